@@ -40,7 +40,11 @@ pub struct Error {
 impl Error {
     /// An error of `kind` with a message that names what it is about.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), source: None }
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the underlying error; its text is shown after the message.
