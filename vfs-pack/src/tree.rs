@@ -6,8 +6,8 @@
 //! is always scoped to the tree's root, like `chroot`: `..` at the root stays at the root and an
 //! absolute symlink target starts again from the root, so no path can leave the tree.
 
-use std::collections::BTreeMap;
 use std::boxed::Box;
+use std::collections::BTreeMap;
 use std::string::String;
 use std::vec;
 use std::vec::Vec;
@@ -44,7 +44,12 @@ pub struct Meta {
 impl Meta {
     /// `root:root`, the given mode, time 0.
     pub fn root(mode: u32) -> Meta {
-        Meta { mode, uid: 0, gid: 0, mtime: 0 }
+        Meta {
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        }
     }
 }
 
@@ -55,8 +60,14 @@ pub enum Node {
     File(Vec<u8>),
     /// The link target exactly as stored; never followed while building the tree.
     Symlink(Vec<u8>),
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
     Socket,
 }
@@ -135,13 +146,19 @@ struct Walk {
 
 /// Splits a path into its components, dropping empty ones and `.`.
 fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
-    path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".")
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
 }
 
 impl Tree {
     /// A tree holding only `/` (mode 0755, `root:root`, time 0).
     pub fn new() -> Tree {
-        Tree { inodes: vec![Inode { meta: Meta::root(0o755), node: Node::Dir(BTreeMap::new()) }] }
+        Tree {
+            inodes: vec![Inode {
+                meta: Meta::root(0o755),
+                node: Node::Dir(BTreeMap::new()),
+            }],
+        }
     }
 
     /// The root directory.
@@ -175,7 +192,11 @@ impl Tree {
     /// Names `child` as `name` in directory `dir`, replacing any entry of that name, and returns the
     /// replaced inode. Panics if `dir` is not a directory or `name` is not a valid [`Name`].
     pub fn link(&mut self, dir: InodeId, name: &[u8], child: InodeId) -> Option<InodeId> {
-        assert!(valid_name(name), "invalid file name {:?}", String::from_utf8_lossy(name));
+        assert!(
+            valid_name(name),
+            "invalid file name {:?}",
+            String::from_utf8_lossy(name)
+        );
         match &mut self.get_mut(dir).node {
             Node::Dir(entries) => entries.insert(name.into(), child),
             _ => panic!("link into a non-directory"),
@@ -194,7 +215,10 @@ impl Tree {
     /// Resolves `path` from the root, following symlinks in every component (and in the last one too
     /// when `follow_last`), scoped to the root.
     pub fn resolve(&self, path: &[u8], follow_last: bool) -> Result<InodeId, ResolveError> {
-        let mut walk = Walk { budget: MAX_SYMLINKS, strict: false };
+        let mut walk = Walk {
+            budget: MAX_SYMLINKS,
+            strict: false,
+        };
         let mut stack = vec![self.root()];
         self.walk_path(&mut stack, path, follow_last, &mut walk)?;
         Ok(*stack.last().expect("stack holds the root"))
@@ -217,14 +241,20 @@ impl Tree {
         if last == b".." {
             return Err(ResolveError::NoName);
         }
-        let mut walk = Walk { budget: MAX_SYMLINKS, strict };
+        let mut walk = Walk {
+            budget: MAX_SYMLINKS,
+            strict,
+        };
         let mut stack = vec![self.root()];
         for comp in comps {
             match self.step(&mut stack, comp, true, &mut walk) {
                 Err(ResolveError::NotFound) if create_dirs.is_some() => {
                     let meta = create_dirs.expect("checked");
                     let dir = *stack.last().expect("stack holds the root");
-                    let new = self.add(Inode { meta, node: Node::Dir(BTreeMap::new()) });
+                    let new = self.add(Inode {
+                        meta,
+                        node: Node::Dir(BTreeMap::new()),
+                    });
                     self.link(dir, comp, new);
                     stack.push(new);
                 }
@@ -326,10 +356,8 @@ impl Tree {
     }
 }
 
-/// Whether `name` can be a directory entry: non-empty, not `.` or `..`, no `/` or NUL.
-pub fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty() && name != b"." && name != b".." && !name.iter().any(|&b| b == b'/' || b == 0)
-}
+/// Whether `name` can be a directory entry (shared with the reader, which checks stored names).
+pub use crate::format::valid_name;
 
 #[cfg(test)]
 mod tests {
@@ -337,14 +365,21 @@ mod tests {
     use std::string::String;
 
     fn file(tree: &mut Tree, path: &str, data: &[u8]) -> InodeId {
-        let (dir, name) = tree.resolve_parent(path.as_bytes(), Some(Meta::root(0o755)), false).unwrap();
-        let id = tree.add(Inode { meta: Meta::root(0o644), node: Node::File(data.to_vec()) });
+        let (dir, name) = tree
+            .resolve_parent(path.as_bytes(), Some(Meta::root(0o755)), false)
+            .unwrap();
+        let id = tree.add(Inode {
+            meta: Meta::root(0o644),
+            node: Node::File(data.to_vec()),
+        });
         tree.link(dir, &name, id);
         id
     }
 
     fn symlink(tree: &mut Tree, path: &str, target: &str) {
-        let (dir, name) = tree.resolve_parent(path.as_bytes(), Some(Meta::root(0o755)), false).unwrap();
+        let (dir, name) = tree
+            .resolve_parent(path.as_bytes(), Some(Meta::root(0o755)), false)
+            .unwrap();
         let id = tree.add(Inode {
             meta: Meta::root(0o777),
             node: Node::Symlink(target.as_bytes().to_vec()),
@@ -368,8 +403,14 @@ mod tests {
         assert_eq!(&*name, b"shadow");
         assert_eq!(t.resolve(b"/b/..", true), Err(ResolveError::NotDir));
         // Strict resolution refuses what would leave the root, and only that.
-        assert_eq!(t.resolve_parent(b"a/shadow", None, true), Err(ResolveError::Escapes));
-        assert_eq!(t.resolve_parent(b"../../etc/passwd", None, true), Err(ResolveError::Escapes));
+        assert_eq!(
+            t.resolve_parent(b"a/shadow", None, true),
+            Err(ResolveError::Escapes)
+        );
+        assert_eq!(
+            t.resolve_parent(b"../../etc/passwd", None, true),
+            Err(ResolveError::Escapes)
+        );
         symlink(&mut t, "/c", "/etc");
         assert_eq!(t.resolve_parent(b"c/shadow", None, true), Ok((dir, name)));
     }
@@ -383,7 +424,10 @@ mod tests {
         assert_eq!(t.resolve(b"/nope/x", true), Err(ResolveError::NotFound));
         file(&mut t, "/f", b"");
         assert_eq!(t.resolve(b"/f/x", true), Err(ResolveError::NotDir));
-        assert_eq!(t.resolve_parent(b"/", None, false), Err(ResolveError::NoName));
+        assert_eq!(
+            t.resolve_parent(b"/", None, false),
+            Err(ResolveError::NoName)
+        );
     }
 
     #[test]
@@ -394,7 +438,11 @@ mod tests {
         t.link(bin, b"sh", id);
         assert_eq!(t.resolve(b"/bin/sh", true), Ok(id));
         assert_eq!(t.usage(), (3, 10));
-        let paths: Vec<_> = t.walk().into_iter().map(|(p, _)| String::from_utf8(p).unwrap()).collect();
+        let paths: Vec<_> = t
+            .walk()
+            .into_iter()
+            .map(|(p, _)| String::from_utf8(p).unwrap())
+            .collect();
         assert_eq!(paths, ["/", "/bin", "/bin/busybox", "/bin/sh"]);
     }
 }
