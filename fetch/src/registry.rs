@@ -179,15 +179,23 @@ impl<'a> RegistrySource<'a> {
         self.reference.registry()
     }
 
-    /// Fetches a manifest by tag or digest; by digest it comes from the cache when it can.
+    /// Fetches a manifest by tag or digest. A cached manifest is used when the reference names
+    /// its digest, or when the registry's answer to a `HEAD` for the tag names a cached one.
     fn manifest(&self, reference: &Reference, what: &str) -> Result<(Vec<u8>, Digest)> {
-        if let Some(digest) = reference.digest() {
-            let digest = Digest::parse(digest)?;
-            if let Some(path) = self.cache.get(&digest) {
-                let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
-                if digest.verify(&bytes, what).is_ok() {
-                    return Ok((bytes, digest));
-                }
+        let known = match reference.digest() {
+            Some(digest) => Some(digest.to_string()),
+            // A registry that does not answer HEAD with a digest is simply asked for the body.
+            None => self
+                .runtime
+                .block_on(self.client.fetch_manifest_digest(reference, &self.auth))
+                .ok(),
+        };
+        if let Some(digest) = known.as_deref().and_then(|d| Digest::parse(d).ok())
+            && let Some(path) = self.cache.get(&digest)
+        {
+            let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+            if digest.verify(&bytes, what).is_ok() {
+                return Ok((bytes, digest));
             }
         }
         let (bytes, _) = self
@@ -202,7 +210,9 @@ impl<'a> RegistrySource<'a> {
         if let Some(expected) = reference.digest() {
             Digest::parse(expected)?.verify(&bytes, what)?;
         }
-        self.cache.put(&digest, &bytes, what)?;
+        if self.cache.get(&digest).is_none() {
+            self.cache.put(&digest, &bytes, what)?;
+        }
         Ok((bytes.to_vec(), digest))
     }
 
