@@ -247,10 +247,12 @@ impl Tree {
         };
         let mut stack = vec![self.root()];
         for comp in comps {
-            match self.step(&mut stack, comp, true, &mut walk) {
-                Err(ResolveError::NotFound) if create_dirs.is_some() => {
-                    let meta = create_dirs.expect("checked");
-                    let dir = *stack.last().expect("stack holds the root");
+            let dir = *stack.last().expect("stack holds the root");
+            // Only a component missing from the directory itself is created: a dangling symlink
+            // is an error, never replaced or created through.
+            let missing = comp != b".." && self.entries(dir).is_some_and(|e| !e.contains_key(comp));
+            match create_dirs {
+                Some(meta) if missing => {
                     let new = self.add(Inode {
                         meta,
                         node: Node::Dir(BTreeMap::new()),
@@ -258,7 +260,7 @@ impl Tree {
                     self.link(dir, comp, new);
                     stack.push(new);
                 }
-                other => other?,
+                _ => self.step(&mut stack, comp, true, &mut walk)?,
             }
         }
         let parent = *stack.last().expect("stack holds the root");
@@ -428,6 +430,25 @@ mod tests {
             t.resolve_parent(b"/", None, false),
             Err(ResolveError::NoName)
         );
+    }
+
+    #[test]
+    fn creating_parents_never_goes_through_a_dangling_symlink() {
+        let mut t = Tree::new();
+        symlink(&mut t, "/dangling", "/nowhere");
+        symlink(&mut t, "/rel", "sub/missing");
+        let create = Some(Meta::root(0o755));
+        let err = Err(ResolveError::NotFound);
+        assert_eq!(t.resolve_parent(b"/dangling/x", create, false), err);
+        assert_eq!(t.resolve_parent(b"/rel/x", create, false), err);
+        assert_eq!(t.resolve(b"/nowhere", true), Err(ResolveError::NotFound));
+        assert_eq!(t.resolve(b"/sub", true), Err(ResolveError::NotFound));
+        let dangling = t.resolve(b"/dangling", false).unwrap();
+        assert!(matches!(t.get(dangling).node, Node::Symlink(_)));
+        // A missing directory itself is created.
+        let (dir, name) = t.resolve_parent(b"/a/b/c", create, false).unwrap();
+        assert_eq!(t.resolve(b"/a/b", true), Ok(dir));
+        assert_eq!(&*name, b"c");
     }
 
     #[test]
