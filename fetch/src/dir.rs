@@ -57,11 +57,12 @@ pub fn read_dir_tree(root: &Path, progress: &Progress) -> Result<Tree> {
             let m = fs::symlink_metadata(&path).map_err(|e| Error::io("cannot stat", &path, e))?;
             let name = entry.file_name();
             let key = (m.dev(), m.ino());
-            if !m.is_dir() && m.nlink() > 1 {
-                if let Some(&existing) = links.get(&key) {
-                    tree.link(id, name.as_bytes(), existing);
-                    continue;
-                }
+            if !m.is_dir()
+                && m.nlink() > 1
+                && let Some(&existing) = links.get(&key)
+            {
+                tree.link(id, name.as_bytes(), existing);
+                continue;
             }
             let ft = m.file_type();
             let node = if ft.is_dir() {

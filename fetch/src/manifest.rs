@@ -21,7 +21,7 @@ pub const ACCEPTED: [&str; 4] = [OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MA
 #[derive(Debug)]
 pub enum Manifest {
     Image(Box<ImageManifest>),
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 /// Parses manifest JSON. `hint` is the media type known from outside (a descriptor or a
@@ -50,7 +50,7 @@ pub fn parse(bytes: &[u8], hint: Option<&str>, what: &str) -> Result<Manifest> {
     };
     if is_index {
         let index: ImageIndex = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
-        Ok(Manifest::Index(index))
+        Ok(Manifest::Index(Box::new(index)))
     } else {
         let manifest: ImageManifest =
             serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
@@ -158,7 +158,7 @@ pub fn select<'a>(index: &'a ImageIndex, platform: &PlatformSpec) -> Result<&'a 
 
 /// The digest of a descriptor in our validated form.
 pub fn descriptor_digest(desc: &Descriptor) -> Result<Digest> {
-    Digest::parse(&desc.digest().to_string())
+    Digest::parse(desc.digest().as_ref())
 }
 
 #[cfg(test)]

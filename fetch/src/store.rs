@@ -31,12 +31,20 @@ pub enum Store {
     },
 }
 
-/// Normalises a member path: no leading `./` or `/`, no empty or `.` components.
+/// Normalises a member path: no leading `./` or `/`, no empty or `.` components, and `..` applied
+/// (never above the archive's top).
 fn normalise(path: &str) -> String {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
 }
 
 impl Store {

@@ -6,7 +6,9 @@
 
 use goblin::elf::Elf;
 use goblin::elf::dynamic::{DF_1_PIE, DT_FLAGS_1};
-use goblin::elf::header::{EM_386, EM_AARCH64, EM_ARM, EM_RISCV, EM_X86_64, ET_DYN, ET_EXEC, ET_REL};
+use goblin::elf::header::{
+    EM_386, EM_AARCH64, EM_ARM, EM_RISCV, EM_X86_64, ET_DYN, ET_EXEC, ET_REL,
+};
 use goblin::elf::program_header::{PF_X, PT_DYNAMIC, PT_INTERP, PT_LOAD};
 
 /// The kind of an ELF file.
@@ -109,7 +111,9 @@ pub fn analyze(bytes: &[u8]) -> Result<ElfInfo, ElfError> {
     match parsed {
         Ok(Ok(info)) => Ok(info),
         Ok(Err(e)) => Err(ElfError::Malformed(e.to_string())),
-        Err(_) => Err(ElfError::Malformed("the ELF parser failed on this file".into())),
+        Err(_) => Err(ElfError::Malformed(
+            "the ELF parser failed on this file".into(),
+        )),
     }
 }
 
@@ -117,10 +121,11 @@ fn info_of(elf: &Elf<'_>) -> ElfInfo {
     let phdrs = &elf.program_headers;
     let has = |ty| phdrs.iter().any(|p| p.p_type == ty);
     let interpreter = elf.interpreter.map(str::to_string);
-    let pie_flag = elf
-        .dynamic
-        .as_ref()
-        .is_some_and(|d| d.dyns.iter().any(|e| e.d_tag == DT_FLAGS_1 && e.d_val & DF_1_PIE != 0));
+    let pie_flag = elf.dynamic.as_ref().is_some_and(|d| {
+        d.dyns
+            .iter()
+            .any(|e| e.d_tag == DT_FLAGS_1 && e.d_val & DF_1_PIE != 0)
+    });
     let kind = match elf.header.e_type {
         ET_EXEC => ElfKind::Executable,
         ET_DYN if interpreter.is_some() || pie_flag => ElfKind::PieExecutable,
@@ -140,7 +145,10 @@ fn info_of(elf: &Elf<'_>) -> ElfInfo {
         ElfKind::Executable => loads.clone().map(|p| p.p_vaddr).min(),
         _ => None,
     };
-    let code_bytes = loads.filter(|p| p.p_flags & PF_X != 0).map(|p| p.p_filesz).sum();
+    let code_bytes = loads
+        .filter(|p| p.p_flags & PF_X != 0)
+        .map(|p| p.p_filesz)
+        .sum();
     ElfInfo {
         class: if elf.is_64 { 64 } else { 32 },
         machine: elf.header.e_machine,
@@ -167,7 +175,11 @@ mod tests {
         assert!(info.is_x86_64() && info.is_program(), "{info:?}");
         assert_eq!(info.linking, Linking::Dynamic);
         assert!(info.interpreter.as_deref().unwrap().contains("ld-linux"));
-        assert!(info.needed.iter().any(|n| n.starts_with("libc.so")), "{:?}", info.needed);
+        assert!(
+            info.needed.iter().any(|n| n.starts_with("libc.so")),
+            "{:?}",
+            info.needed
+        );
         assert!(info.code_bytes > 0);
     }
 

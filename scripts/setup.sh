@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what oci2wasm's build, fixtures and tests need and is missing: Debian packages only
+# (the Rust toolchain is the machine's own). Idempotent and quick when everything is there.
+# Run as root, or with sudo available.
+set -euo pipefail
+
+# Debian packages, and why:
+#   busybox-static  the busybox fixture's userland (a static x86-64 binary)
+#   musl-tools      musl-gcc, for the static C fixture programs
+#   umoci skopeo    build OCI layouts and docker archives of the fixtures; push to the registry
+#   docker-registry the local OCI registry the pull tests start on 127.0.0.1
+#   debootstrap     the Debian bookworm minbase fixture (dynamic glibc programs)
+#   jq curl python3 used by fixtures/build.sh and fixtures/registry.sh
+PACKAGES=(busybox-static musl-tools umoci skopeo docker-registry debootstrap jq curl python3)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Fail loudly, here, if anything the tests rely on is still not there.
+for tool in cargo busybox musl-gcc umoci skopeo docker-registry debootstrap jq curl python3; do
+    command -v "$tool" >/dev/null || { echo "setup: $tool is still missing" >&2; exit 1; }
+done
