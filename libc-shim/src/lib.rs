@@ -1,0 +1,15 @@
+//! The oci2wasm guest runtime (work in progress): compiled to wasm32 and linked into every
+//! converted image, and compiled for the host where its unit tests run.
+//!
+//! - [`cpu`]: the guest CPU state shared by every executor.
+//! - [`mem`]: guest memory with page permissions.
+//! - [`layout`]: where `compose` put the filesystem and the run configuration.
+#![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod cpu;
+pub mod layout;
+pub mod mem;
