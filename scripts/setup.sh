@@ -11,7 +11,8 @@ set -euo pipefail
 #   docker-registry the local OCI registry the pull tests start on 127.0.0.1
 #   debootstrap     the Debian bookworm minbase fixture (dynamic glibc programs)
 #   jq curl python3 used by fixtures/build.sh and fixtures/registry.sh
-PACKAGES=(busybox-static musl-tools umoci skopeo docker-registry debootstrap jq curl python3)
+#   apache2-utils   htpasswd, for the registry authentication test
+PACKAGES=(busybox-static musl-tools umoci skopeo docker-registry debootstrap jq curl python3 apache2-utils)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -30,6 +31,6 @@ if ((${#missing[@]})); then
 fi
 
 # Fail loudly, here, if anything the tests rely on is still not there.
-for tool in cargo busybox musl-gcc umoci skopeo docker-registry debootstrap jq curl python3; do
+for tool in cargo busybox musl-gcc umoci skopeo docker-registry debootstrap jq curl python3 htpasswd; do
     command -v "$tool" >/dev/null || { echo "setup: $tool is still missing" >&2; exit 1; }
 done

@@ -93,13 +93,31 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// A registry that requires HTTP basic authentication as `user` with `password`.
+    pub fn start_with_auth(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new("bash")
-            .arg(repo_root().join("fixtures/registry.sh"))
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo_root().join("fixtures/registry.sh"))
             .arg("start")
-            .arg(dir.path())
-            .output()
-            .expect("run fixtures/registry.sh");
+            .arg(dir.path());
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("run htpasswd");
+            assert!(out.status.success(), "htpasswd failed");
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, out.stdout).unwrap();
+            cmd.env("REGISTRY_HTPASSWD", &file);
+        }
+        let out = cmd.output().expect("run fixtures/registry.sh");
         assert!(
             out.status.success(),
             "registry start: {}",
