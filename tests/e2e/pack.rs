@@ -4,50 +4,35 @@ use vfs_pack::{Image, Kind};
 
 use crate::support::{oci_ref, run_ok};
 
-#[test]
-fn packing_twice_gives_identical_bytes() {
+/// Packs fixture `name` twice, requires identical bytes, and returns them.
+fn pack_twice(name: &str) -> Vec<u8> {
     let cache = tempfile::tempdir().unwrap();
     let (a, b) = (cache.path().join("a.vfs"), cache.path().join("b.vfs"));
     for out in [&a, &b] {
         run_ok(
             cache.path(),
-            &[
-                "pack",
-                "-q",
-                &oci_ref("busybox"),
-                "-o",
-                out.to_str().unwrap(),
-            ],
+            &["pack", "-q", &oci_ref(name), "-o", out.to_str().unwrap()],
         );
     }
-    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
-    assert!(a == b, "two packs of one image differ");
-    let image = Image::parse(&a).unwrap();
+    let bytes = std::fs::read(a).unwrap();
+    assert!(
+        bytes == std::fs::read(b).unwrap(),
+        "two packs of {name} differ"
+    );
+    bytes
+}
+
+#[test]
+fn packing_twice_gives_identical_bytes() {
+    let bytes = pack_twice("busybox");
+    let image = Image::parse(&bytes).unwrap();
     let sh = image.resolve(&image.root(), b"/bin/sh", true).unwrap();
     assert!(image.file_data(&sh).starts_with(b"\x7fELF"));
 }
 
 #[test]
 fn debian_loader_symlink_chain_resolves_to_the_real_loader() {
-    let cache = tempfile::tempdir().unwrap();
-    let (a, b) = (cache.path().join("a.vfs"), cache.path().join("b.vfs"));
-    for out in [&a, &b] {
-        run_ok(
-            cache.path(),
-            &[
-                "pack",
-                "-q",
-                &oci_ref("debian"),
-                "-o",
-                out.to_str().unwrap(),
-            ],
-        );
-    }
-    let bytes = std::fs::read(&a).unwrap();
-    assert!(
-        bytes == std::fs::read(&b).unwrap(),
-        "two packs of debian differ"
-    );
+    let bytes = pack_twice("debian");
     let image = Image::parse(&bytes).unwrap();
     let root = image.root();
     // /lib64 -> usr/lib64 (merged /usr), then an absolute symlink to the real file.
