@@ -1,0 +1,222 @@
+//! Timing one workload under every executor: a warm-up run each (at the quick size, so the
+//! compile cache of a converted executor is warm without paying for a full run), then rounds in
+//! which every executor runs once in turn, so machine noise hits all columns alike. Each
+//! executor stops early when another run would exceed its per-cell time budget or the bench's
+//! deadline has passed; every run's stdout must equal native's.
+
+use std::time::{Duration, Instant};
+
+use crate::executors::{EXECUTORS, Paths, Prepared};
+use crate::process::{self, Outcome, RunError};
+use crate::workloads::Workload;
+
+/// The result in one table cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// Wall and CPU seconds of each measured run.
+    Timed { wall: Vec<f64>, cpu: Vec<f64> },
+    /// The executor could not prepare or run the program; the first line of its stderr.
+    Failed(String),
+    /// It ran, but its stdout differed from native's.
+    WrongOutput,
+    /// Not run (no time left, or no native reference to compare with).
+    Skipped(String),
+}
+
+/// Limits for one workload's measurement.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub runs: usize,
+    pub timeout: Duration,
+    pub cell_budget: Duration,
+    pub deadline: Instant,
+}
+
+/// One workload's results.
+#[derive(Debug)]
+pub struct Row {
+    pub workload: &'static Workload,
+    /// One cell per entry of [`EXECUTORS`].
+    pub cells: Vec<Cell>,
+    /// Component sizes per executor (converted executors only).
+    pub component_bytes: Vec<Option<u64>>,
+}
+
+struct Column {
+    prepared: Option<Prepared>,
+    spent: Duration,
+    last: Duration,
+    done: bool,
+}
+
+/// Measures `workload` under every executor.
+pub fn measure(workload: &'static Workload, quick: bool, paths: &Paths, limits: Limits) -> Row {
+    let n = EXECUTORS.len();
+    let mut cells = vec![
+        Cell::Timed {
+            wall: vec![],
+            cpu: vec![]
+        };
+        n
+    ];
+    let mut columns: Vec<Column> = Vec::with_capacity(n);
+    for (i, executor) in EXECUTORS.iter().enumerate() {
+        let late = i > 0 && Instant::now() >= limits.deadline && executor.name != "qemu";
+        let prepared = if late {
+            cells[i] = Cell::Skipped("bench deadline passed".into());
+            None
+        } else {
+            match executor.prepare(workload, quick, paths) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    cells[i] = Cell::Failed(e);
+                    None
+                }
+            }
+        };
+        let done = prepared.is_none();
+        columns.push(Column {
+            prepared,
+            spent: Duration::ZERO,
+            last: Duration::ZERO,
+            done,
+        });
+    }
+    let component_bytes = columns
+        .iter()
+        .map(|c| c.prepared.as_ref().and_then(|p| p.component_bytes))
+        .collect();
+
+    // Warm-up: page cache, compile cache. Its output is not compared (it is a different size).
+    for (i, column) in columns.iter_mut().enumerate() {
+        let Some(prepared) = &column.prepared else {
+            continue;
+        };
+        if let Err(failure) = check(process::run(&prepared.warm, &paths.data, limits.timeout)) {
+            cells[i] = failure;
+            column.done = true;
+        }
+    }
+
+    let mut reference: Option<Vec<u8>> = None;
+    for round in 0..limits.runs {
+        for (i, column) in columns.iter_mut().enumerate() {
+            if column.done {
+                continue;
+            }
+            if round > 0
+                && (column.spent + column.last > limits.cell_budget
+                    || Instant::now() >= limits.deadline)
+            {
+                column.done = true;
+                continue;
+            }
+            if i > 0 && reference.is_none() {
+                cells[i] = Cell::Skipped("no native output to compare with".into());
+                column.done = true;
+                continue;
+            }
+            let prepared = column
+                .prepared
+                .as_ref()
+                .expect("an active column is prepared");
+            let outcome = match check(process::run(
+                &prepared.measured,
+                &paths.data,
+                limits.timeout,
+            )) {
+                Ok(outcome) => outcome,
+                Err(failure) => {
+                    cells[i] = failure;
+                    column.done = true;
+                    continue;
+                }
+            };
+            match &reference {
+                None => reference = Some(outcome.stdout.clone()),
+                Some(expected) if !same_output(expected, &outcome.stdout) => {
+                    cells[i] = Cell::WrongOutput;
+                    column.done = true;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            column.last = Duration::from_secs_f64(outcome.wall);
+            column.spent += column.last;
+            if let Cell::Timed { wall, cpu } = &mut cells[i] {
+                wall.push(outcome.wall);
+                cpu.push(outcome.cpu);
+            }
+        }
+        if columns.iter().all(|c| c.done) {
+            break;
+        }
+    }
+    Row {
+        workload,
+        cells,
+        component_bytes,
+    }
+}
+
+/// A run's outcome, or the failed cell it makes: not started, timed out, or a non-zero exit.
+fn check(result: Result<Outcome, RunError>) -> Result<Outcome, Cell> {
+    match result {
+        Ok(outcome) if outcome.status.success() => Ok(outcome),
+        Ok(outcome) => Err(Cell::Failed(process::failure_line(
+            outcome.status,
+            &outcome.stderr,
+        ))),
+        Err(RunError::Spawn(e)) => Err(Cell::Failed(e)),
+        Err(RunError::Timeout(t)) => {
+            Err(Cell::Failed(format!("timed out after {} s", t.as_secs())))
+        }
+    }
+}
+
+/// Whether an executor's stdout matches native's: byte for byte.
+pub fn same_output(native: &[u8], other: &[u8]) -> bool {
+    native == other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_comparison_is_exact() {
+        assert!(same_output(
+            b"fib(41) = 165580141\n",
+            b"fib(41) = 165580141\n"
+        ));
+        assert!(!same_output(
+            b"fib(41) = 165580141\n",
+            b"fib(41) = 165580141"
+        ));
+        assert!(!same_output(b"-0.169075164\n", b"-0.169075165\n"));
+        assert!(same_output(b"", b""));
+    }
+
+    #[test]
+    fn check_turns_exit_status_and_stderr_into_a_failed_cell() {
+        let argv: Vec<std::ffi::OsString> = [
+            "sh",
+            "-c",
+            "echo 'error: unrecognized subcommand run' >&2; exit 2",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        let result = process::run(&argv, std::path::Path::new("/"), Duration::from_secs(10));
+        assert_eq!(
+            check(result).unwrap_err(),
+            Cell::Failed("error: unrecognized subcommand run".into())
+        );
+        let missing = process::run(
+            &["/no/such/oci2wasm".into()],
+            std::path::Path::new("/"),
+            Duration::from_secs(1),
+        );
+        assert!(matches!(check(missing), Err(Cell::Failed(m)) if m.contains("/no/such/oci2wasm")));
+    }
+}
