@@ -12,7 +12,11 @@ set -euo pipefail
 #   debootstrap     the Debian bookworm minbase fixture (dynamic glibc programs)
 #   jq curl python3 used by fixtures/build.sh and fixtures/registry.sh
 #   apache2-utils   htpasswd, for the registry authentication test
-PACKAGES=(busybox-static musl-tools umoci skopeo docker-registry debootstrap jq curl python3 apache2-utils)
+#   rustc-web cargo-web rust-web-src
+#                   a second Rust (1.9x) with its library sources, which builds core/alloc for
+#                   wasm32 (libc-shim/build-wasm.sh) where rustup cannot add the target
+PACKAGES=(busybox-static musl-tools umoci skopeo docker-registry debootstrap jq curl python3 apache2-utils
+    rustc-web cargo-web rust-web-src)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -28,6 +32,14 @@ if ((${#missing[@]})); then
     fi
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Stock wasmtime, to check that converted components run outside oci2wasm too (same engine
+# version as the embedded one). A cold build takes ~9 minutes on 2 cores; skipped when present.
+WASMTIME_VERSION=48.0.8
+if ! command -v wasmtime >/dev/null || [[ $(wasmtime --version) != "wasmtime $WASMTIME_VERSION"* ]]; then
+    echo "setup: installing wasmtime-cli $WASMTIME_VERSION (cargo install, takes minutes)" >&2
+    cargo install --locked --quiet "wasmtime-cli@$WASMTIME_VERSION"
 fi
 
 # Fail loudly, here, if anything the tests rely on is still not there.

@@ -1,0 +1,172 @@
+//! Composing a converted image: the oci2wasm runtime (libc-shim, prebuilt as wasm32 and embedded
+//! here as [`RUNTIME_WASM`]), the image's packed filesystem and its run configuration become one
+//! core module, then a WASI 0.2 component exporting `wasi:cli/run`, plus `topology.json`.
+//!
+//! ```text
+//! Tree ──vfs_pack::write──► fs bytes ─┐
+//! ImageConfiguration ──RunConfig──────┼─► module::build (data segments + Layout) ─► core module
+//! RUNTIME_WASM ───────────────────────┘        ─► componentize (p1 command adapter) ─► component
+//! ```
+//!
+//! Where each piece lands is decided by [`module::plan`] and written into the runtime's exported
+//! `OCI2WASM_LAYOUT` (the contract in `libc_shim::layout`). Before any of that, [`entry::resolve`]
+//! checks that the image's entrypoint is an x86-64 program, so an image that cannot run is refused
+//! with a clear message instead of failing at run time.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), oci2wasm_compose::Error> {
+//! # let (tree, image_config) = (vfs_pack::tree::Tree::new(), oci_spec::image::ImageConfiguration::default());
+//! let composed = oci2wasm_compose::compose(&tree, &image_config, &oci2wasm_compose::Options::default())?;
+//! std::fs::write("app.wasm", &composed.component)?;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod entry;
+mod error;
+pub mod module;
+#[doc(hidden)]
+pub mod standin;
+pub mod topology;
+
+use libc_shim::layout::Layout;
+use oci_spec::image::ImageConfiguration;
+use sha2::{Digest as _, Sha256};
+use vfs_pack::tree::Tree;
+
+pub use config::RunConfig;
+pub use entry::Entry;
+pub use error::{Error, ErrorKind, Result};
+pub use module::RuntimeInfo;
+pub use topology::Topology;
+
+/// The runtime module, `libc-shim/libc-shim.wasm` (empty if it was not built when this crate was).
+pub const RUNTIME_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libc-shim.wasm"));
+
+/// The runtime's heap arena when not set: 64 MiB.
+pub const DEFAULT_HEAP_SIZE: u32 = 64 << 20;
+
+/// How to compose.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bytes of runtime heap after `__heap_base` (rounded up to 64 KiB).
+    pub heap_size: u32,
+    /// The runtime module; [`RUNTIME_WASM`] unless replaced (tests, runtime development).
+    pub runtime: Vec<u8>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            heap_size: DEFAULT_HEAP_SIZE,
+            runtime: RUNTIME_WASM.to_vec(),
+        }
+    }
+}
+
+/// A composed image.
+#[derive(Debug)]
+pub struct Composed {
+    /// The WASI 0.2 component.
+    pub component: Vec<u8>,
+    /// Size of the core module inside it.
+    pub core_size: usize,
+    /// Where the runtime finds the pieces.
+    pub layout: Layout,
+    pub run_config: RunConfig,
+    pub entry: Entry,
+    pub fs_stats: vfs_pack::WriteStats,
+}
+
+/// A core module: the runtime with the filesystem, config and layout in its data.
+#[derive(Debug)]
+pub struct CoreModule {
+    pub bytes: Vec<u8>,
+    pub layout: Layout,
+    pub runtime: RuntimeInfo,
+}
+
+/// Places `fs` and the encoded `config` into `runtime_wasm` (see [`module`]).
+pub fn compose_core(
+    runtime_wasm: &[u8],
+    fs: &[u8],
+    config: &[u8],
+    heap_size: u32,
+) -> Result<CoreModule> {
+    let runtime = module::inspect_runtime(runtime_wasm)?;
+    let layout = module::plan(&runtime, heap_size, fs.len(), config.len())?;
+    let bytes = module::build(runtime_wasm, &runtime, &layout, fs, config)?;
+    Ok(CoreModule {
+        bytes,
+        layout,
+        runtime,
+    })
+}
+
+/// Wraps a core module that imports WASI preview 1 and exports `_start` into a WASI 0.2 component
+/// exporting `wasi:cli/run`, with the p1 command adapter from wasmtime 48.
+pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
+    use wasi_preview1_component_adapter_provider::{
+        WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+    };
+    let encode_error = |e: &dyn std::fmt::Display| {
+        Error::new(
+            ErrorKind::Encode,
+            format!("cannot make the component: {e:#}"),
+        )
+    };
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(core)
+        .map_err(|e| encode_error(&e))?
+        .adapter(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .map_err(|e| encode_error(&e))?
+        .encode()
+        .map_err(|e| encode_error(&e))
+}
+
+/// Checks the entrypoint, packs `tree`, composes the core module and makes the component.
+pub fn compose(
+    tree: &Tree,
+    image_config: &ImageConfiguration,
+    options: &Options,
+) -> Result<Composed> {
+    let run_config = RunConfig::from_image(image_config);
+    let entry = entry::resolve(tree, &run_config)?;
+    let runtime = module::inspect_runtime(&options.runtime)?;
+    if !runtime.has_start {
+        return Err(Error::new(
+            ErrorKind::Runtime,
+            "the runtime module has no _start (the built libc-shim predates its process entry point): rebuild it with libc-shim/build-wasm.sh",
+        ));
+    }
+    let mut fs = Vec::new();
+    let fs_stats = vfs_pack::write(tree, &mut fs)?;
+    let core = compose_core(
+        &options.runtime,
+        &fs,
+        &run_config.encode(),
+        options.heap_size,
+    )?;
+    drop(fs);
+    let component = componentize(&core.bytes)?;
+    Ok(Composed {
+        component,
+        core_size: core.bytes.len(),
+        layout: core.layout,
+        run_config,
+        entry,
+        fs_stats,
+    })
+}
+
+/// `sha256:HEX` of `bytes`, as `topology.json` records digests.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+//! The core module: the runtime with the packed filesystem, the run configuration and the filled-in
+//! [`Layout`] appended as active data segments, and its memory resized to cover them.
+//!
+//! Every runtime section except memory, data count and data is copied byte for byte (nothing is
+//! added that would shift an index); the data section keeps the runtime's own segments and gains
+//! ours after them, the layout last so that it overwrites the runtime's zeroed default.
+//!
+//! Linear memory, low to high (see `libc_shim::layout`):
+//!
+//! ```text
+//! 0 ── runtime stack and data ── __heap_base ── heap (heap_size) ── heap_end = fs_offset
+//!   ── packed filesystem (4 KiB pages) ── run config ── guest_base (64 KiB-aligned) ── guest ...
+//! ```
+//!
+//! The memory starts [`GUEST_SLACK_PAGES`] pages past `guest_base` and may grow to 4 GiB: the
+//! runtime grows it as the guest maps memory, and the p1 adapter needs `memory.grow` to work.
+
+use libc_shim::layout::{Layout, MAGIC, VERSION};
+use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
+use wasm_encoder::{ConstExpr, DataCountSection, DataSection, MemorySection, RawSection};
+use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// One Wasm page.
+pub const WASM_PAGE: u64 = 64 * 1024;
+/// The 4 GiB limit of a 32-bit memory, in pages.
+pub const MAX_PAGES: u64 = 65536;
+/// Pages of guest window the memory starts with (guest addresses `0..64 KiB`, which programs do
+/// not map): where a p1 adapter without the runtime's `cabi_realloc` grows its state.
+pub const GUEST_SLACK_PAGES: u64 = 1;
+
+/// What the runtime module says about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    /// Address of the exported `OCI2WASM_LAYOUT` static.
+    pub layout_addr: u32,
+    /// `__heap_base`: the end of the runtime's data and stack.
+    pub heap_base: u32,
+    /// The defined memory 0's initial size in pages.
+    pub initial_pages: u64,
+    /// Whether the runtime exports `_start` (needed to run) and `cabi_realloc`.
+    pub has_start: bool,
+    pub has_realloc: bool,
+}
+
+/// Reads the exports and memory that the layout contract needs.
+pub fn inspect_runtime(wasm: &[u8]) -> Result<RuntimeInfo> {
+    if wasm.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Runtime,
+            "the runtime module (libc-shim/libc-shim.wasm) has not been built: run libc-shim/build-wasm.sh",
+        ));
+    }
+    let mut imported_globals = 0u32;
+    let mut global_values: Vec<Option<u32>> = Vec::new();
+    let mut global_exports: Vec<(String, u32)> = Vec::new();
+    let (mut has_start, mut has_realloc) = (false, false);
+    let mut memory = None;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    match import?.ty {
+                        TypeRef::Global(_) => imported_globals += 1,
+                        TypeRef::Memory(_) => {
+                            return Err(Error::new(
+                                ErrorKind::Runtime,
+                                "the runtime imports its memory; it must define and export it",
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Payload::MemorySection(reader) => {
+                if let Some(first) = reader.into_iter().next() {
+                    memory = Some(first?);
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                for global in reader {
+                    let mut ops = global?.init_expr.get_operators_reader();
+                    global_values.push(match ops.read()? {
+                        Operator::I32Const { value } => Some(value as u32),
+                        _ => None,
+                    });
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export?;
+                    match export.kind {
+                        ExternalKind::Global => {
+                            global_exports.push((export.name.to_string(), export.index))
+                        }
+                        ExternalKind::Func if export.name == "_start" => has_start = true,
+                        ExternalKind::Func if export.name == "cabi_realloc" => has_realloc = true,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let memory =
+        memory.ok_or_else(|| Error::new(ErrorKind::Runtime, "the runtime defines no memory"))?;
+    if memory.memory64 || memory.shared || memory.page_size_log2.is_some() {
+        return Err(Error::new(
+            ErrorKind::Runtime,
+            "the runtime's memory must be a plain 32-bit memory with 64 KiB pages",
+        ));
+    }
+    let global = |name: &str| -> Result<u32> {
+        let (_, index) = global_exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Runtime,
+                    format!("the runtime does not export {name}"),
+                )
+            })?;
+        index
+            .checked_sub(imported_globals)
+            .and_then(|i| global_values.get(i as usize).copied().flatten())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Runtime,
+                    format!("the runtime's {name} is not a constant address"),
+                )
+            })
+    };
+    Ok(RuntimeInfo {
+        layout_addr: global("OCI2WASM_LAYOUT")?,
+        heap_base: global("__heap_base")?,
+        initial_pages: memory.initial,
+        has_start,
+        has_realloc,
+    })
+}
+
+fn align_up(value: u64, align: u64) -> u64 {
+    value.div_ceil(align) * align
+}
+
+/// Places the heap, the filesystem, the config and the guest window.
+pub fn plan(
+    runtime: &RuntimeInfo,
+    heap_size: u32,
+    fs_len: usize,
+    config_len: usize,
+) -> Result<Layout> {
+    let heap_end = align_up(
+        u64::from(runtime.heap_base) + u64::from(heap_size),
+        WASM_PAGE,
+    );
+    let fs_offset = heap_end;
+    let config_offset = align_up(fs_offset + fs_len as u64, 8);
+    let guest_base = align_up(config_offset + config_len as u64, WASM_PAGE);
+    // The guest needs room too: at least 1 GiB of guest addresses must remain.
+    let limit = MAX_PAGES * WASM_PAGE - (1 << 30);
+    if guest_base > limit {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the filesystem ({} MiB) and heap ({} MiB) leave less than 1 GiB of the 4 GiB memory for the guest",
+                fs_len >> 20,
+                heap_size >> 20
+            ),
+        ));
+    }
+    let as_u32 = |v: u64| u32::try_from(v).expect("below the checked 3 GiB limit");
+    Ok(Layout {
+        magic: MAGIC,
+        version: VERSION,
+        heap_end: as_u32(heap_end),
+        fs_offset: as_u32(fs_offset),
+        fs_len: as_u32(fs_len as u64),
+        config_offset: as_u32(config_offset),
+        config_len: as_u32(config_len as u64),
+        guest_base: as_u32(guest_base),
+    })
+}
+
+/// The runtime with `fs`, `config` and `layout` placed as `layout` says.
+pub fn build(
+    runtime_wasm: &[u8],
+    runtime: &RuntimeInfo,
+    layout: &Layout,
+    fs: &[u8],
+    config: &[u8],
+) -> Result<Vec<u8>> {
+    let mut segments: Vec<(u32, &[u8])> = Vec::new();
+    if !fs.is_empty() {
+        segments.push((layout.fs_offset, fs));
+    }
+    if !config.is_empty() {
+        segments.push((layout.config_offset, config));
+    }
+    if u64::from(runtime.layout_addr) + 32 > u64::from(runtime.heap_base) {
+        return Err(Error::new(
+            ErrorKind::Runtime,
+            "the runtime's OCI2WASM_LAYOUT is not below __heap_base",
+        ));
+    }
+    let layout_bytes = layout.to_bytes();
+    segments.push((runtime.layout_addr, &layout_bytes));
+    let added = segments.len() as u32;
+
+    let initial =
+        (u64::from(layout.guest_base) / WASM_PAGE + GUEST_SLACK_PAGES).max(runtime.initial_pages);
+    let has_data = Parser::new(0)
+        .parse_all(runtime_wasm)
+        .any(|p| matches!(p, Ok(Payload::DataSection(_))));
+    let mut out = wasm_encoder::Module::new();
+    let mut reencoder = RoundtripReencoder;
+    let mut after_code = false;
+    let append = |data: &mut DataSection| {
+        for (offset, bytes) in &segments {
+            data.active(
+                0,
+                &ConstExpr::i32_const(*offset as i32),
+                bytes.iter().copied(),
+            );
+        }
+    };
+    for payload in Parser::new(0).parse_all(runtime_wasm) {
+        let payload = payload?;
+        if after_code && !has_data && !matches!(payload, Payload::CodeSectionEntry(_)) {
+            let mut data = DataSection::new();
+            append(&mut data);
+            out.section(&data);
+            after_code = false;
+        }
+        match payload {
+            Payload::MemorySection(reader) => {
+                let mut memories = MemorySection::new();
+                for (i, memory) in reader.into_iter().enumerate() {
+                    let mut ty = reencoder.memory_type(memory?).map_err(reencode_error)?;
+                    if i == 0 {
+                        ty.minimum = initial;
+                        ty.maximum = Some(MAX_PAGES);
+                    }
+                    memories.memory(ty);
+                }
+                out.section(&memories);
+            }
+            Payload::DataCountSection { count, .. } => {
+                out.section(&DataCountSection {
+                    count: count + added,
+                });
+            }
+            Payload::DataSection(reader) => {
+                let mut data = DataSection::new();
+                reencoder
+                    .parse_data_section(&mut data, reader)
+                    .map_err(reencode_error)?;
+                append(&mut data);
+                out.section(&data);
+            }
+            Payload::CodeSectionStart { range, .. } => {
+                out.section(&RawSection {
+                    id: 10,
+                    data: &runtime_wasm[range],
+                });
+                after_code = true;
+            }
+            Payload::CodeSectionEntry(_) => {}
+            other => {
+                if let Some((id, range)) = other.as_section() {
+                    out.section(&RawSection {
+                        id,
+                        data: &runtime_wasm[range],
+                    });
+                }
+            }
+        }
+    }
+    let bytes = out.finish();
+    validate_core(&bytes)?;
+    Ok(bytes)
+}
+
+fn reencode_error(e: wasm_encoder::reencode::Error) -> Error {
+    Error::new(
+        ErrorKind::Runtime,
+        format!("cannot re-encode the runtime: {e}"),
+    )
+}
+
+/// Validates a core module with every feature wasmtime enables by default.
+pub fn validate_core(wasm: &[u8]) -> Result<()> {
+    Validator::new_with_features(WasmFeatures::default())
+        .validate_all(wasm)
+        .map(|_| ())
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Encode,
+                format!("the composed module is invalid: {e}"),
+            )
+        })
+}
