@@ -10,6 +10,10 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod abi;
 pub mod cpu;
+pub mod fs;
+
 pub mod layout;
 pub mod mem;
+pub mod platform;
