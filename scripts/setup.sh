@@ -15,8 +15,10 @@ set -euo pipefail
 #   rustc-web cargo-web rust-web-src
 #                   a second Rust (1.9x) with its library sources, which builds core/alloc for
 #                   wasm32 (libc-shim/build-wasm.sh) where rustup cannot add the target
+#   qemu-user fonts-dejavu-core
+#                   bench/: the qemu-x86_64 column, and the font of its PNG chart
 PACKAGES=(busybox-static musl-tools umoci skopeo docker-registry debootstrap jq curl python3 apache2-utils
-    rustc-web cargo-web rust-web-src)
+    rustc-web cargo-web rust-web-src qemu-user fonts-dejavu-core)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
