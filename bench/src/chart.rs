@@ -59,7 +59,14 @@ pub fn draw(rows: &[Row], executors: &[&str], path: &Path) -> Result<()> {
         .disable_x_mesh()
         .x_labels(0)
         .y_desc("x native")
-        .y_label_formatter(&|v| format!("{v}x"))
+        .y_label_formatter(&|v| {
+            if *v >= 1.0 {
+                format!("{v:.0}x")
+            } else {
+                format!("{v:.1}x")
+            }
+        })
+        .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 16))
         .draw()
         .map_err(draw_error)?;

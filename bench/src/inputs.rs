@@ -4,7 +4,7 @@
 //! - `sha.bin`: pseudo-random bytes (64 MiB; 4 MiB quick) for `sha256sum`;
 //! - `gzip.txt`: lines of pseudo-words (16 MiB; 1 MiB quick), compressible like real text;
 //! - `sort.txt`: `word number` lines (1 M; 64 Ki quick);
-//! - `awk.txt`: `key<TAB>int<TAB>int` lines (500 K; 32 Ki quick) over ~1,500 distinct keys.
+//! - `awk.txt`: `key<TAB>int<TAB>int` lines (500 K; 32 Ki quick) over ~21,000 distinct keys.
 //!
 //! Every file gets the same fixed modification time, since gzip writes it into its header.
 
@@ -121,7 +121,7 @@ pub fn generate(dir: &Path, sizes: Sizes) -> Result<()> {
         for _ in 0..sizes.awk_lines {
             line.clear();
             rng.word(&mut line);
-            write!(line, "\t{}\t{}\n", rng.below(1000), rng.below(100_000))?;
+            writeln!(line, "\t{}\t{}", rng.below(1000), rng.below(100_000))?;
             out.write_all(&line)?;
         }
         Ok(())

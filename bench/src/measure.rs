@@ -98,8 +98,14 @@ pub fn measure(workload: &'static Workload, quick: bool, paths: &Paths, limits: 
         }
     }
 
+    // Start-up probes take milliseconds: four times the runs steady their medians.
+    let runs = if workload.startup {
+        limits.runs * 4
+    } else {
+        limits.runs
+    };
     let mut reference: Option<Vec<u8>> = None;
-    for round in 0..limits.runs {
+    for round in 0..runs {
         for (i, column) in columns.iter_mut().enumerate() {
             if column.done {
                 continue;
