@@ -189,6 +189,123 @@ pub fn same_output(native: &[u8], other: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// A stand-in for `oci2wasm`: `convert` records the tree in NAME.wasm, `run` runs the
+    /// program from the tree with the tree as working directory, as the guest would see it.
+    /// `extra` is appended to the program's stdout (to provoke "wrong output").
+    fn fake_oci2wasm(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join(format!("fake-oci2wasm{}", extra.len()));
+        let text = format!(
+            "#!/bin/sh\ncase \"$1\" in\n\
+             convert) tree=${{2#dir:}}; mkdir -p \"$4\"; echo \"$tree\" > \"$4/$6.wasm\" ;;\n\
+             run) tree=$(cat \"$2\"); shift 3; prog=$1; shift; cd \"$tree\" && \"$tree$prog\" \"$@\"; \
+             s=$?; printf '{extra}'; exit $s ;;\n\
+             *) echo \"unknown subcommand $1\" >&2; exit 2 ;;\nesac\n"
+        );
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    fn scratch_paths(name: &str, extra: &str) -> Paths {
+        let out = std::env::temp_dir().join(format!("bench-measure-{name}-{}", std::process::id()));
+        let tiny = crate::inputs::Sizes {
+            sha_bytes: 10_000,
+            gzip_bytes: 10_000,
+            sort_lines: 100,
+            awk_lines: 100,
+        };
+        crate::inputs::generate(&out.join("data"), tiny).unwrap();
+        crate::inputs::generate(&out.join("data/warm"), tiny).unwrap();
+        std::fs::create_dir_all(out.join("bin")).unwrap();
+        Paths {
+            bin: out.join("bin"),
+            data: out.join("data"),
+            trees: out.join("trees"),
+            components: out.join("components"),
+            oci2wasm: fake_oci2wasm(&out, extra),
+        }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            runs: 3,
+            timeout: Duration::from_secs(30),
+            cell_budget: Duration::from_secs(30),
+            deadline: Instant::now() + Duration::from_secs(60),
+        }
+    }
+
+    fn interpreted() -> usize {
+        EXECUTORS
+            .iter()
+            .position(|e| e.name == "interpreted")
+            .unwrap()
+    }
+
+    #[test]
+    fn converted_executor_runs_the_tree_and_matches_native() {
+        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
+            eprintln!("skipped: no {}", crate::workloads::BUSYBOX);
+            return;
+        }
+        let paths = scratch_paths("ok", "");
+        let sha = crate::workloads::WORKLOADS
+            .iter()
+            .find(|w| w.name == "sha256sum")
+            .unwrap();
+        let row = measure(sha, false, &paths, limits());
+        assert!(
+            matches!(&row.cells[0], Cell::Timed { wall, .. } if wall.len() == 3),
+            "{:?}",
+            row.cells[0]
+        );
+        let i = interpreted();
+        assert!(
+            matches!(&row.cells[i], Cell::Timed { wall, .. } if wall.len() == 3),
+            "{:?}",
+            row.cells[i]
+        );
+        assert!(row.component_bytes[i].is_some());
+        assert!(paths.trees.join("sha256sum/bin/busybox").is_file());
+        assert!(paths.trees.join("sha256sum/warm/sha.bin").is_file());
+        std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn converted_executor_with_different_output_is_wrong() {
+        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
+            eprintln!("skipped: no {}", crate::workloads::BUSYBOX);
+            return;
+        }
+        let paths = scratch_paths("wrong", "extra");
+        let awk = crate::workloads::WORKLOADS
+            .iter()
+            .find(|w| w.name == "awk")
+            .unwrap();
+        let row = measure(awk, false, &paths, limits());
+        assert!(matches!(&row.cells[0], Cell::Timed { .. }));
+        assert_eq!(row.cells[interpreted()], Cell::WrongOutput);
+        std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn missing_oci2wasm_fails_the_cell_but_not_the_row() {
+        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
+            return;
+        }
+        let mut paths = scratch_paths("missing", "");
+        paths.oci2wasm = paths.bin.join("no-such-oci2wasm");
+        let t = crate::workloads::WORKLOADS
+            .iter()
+            .find(|w| w.name == "busybox-true")
+            .unwrap();
+        let row = measure(t, false, &paths, limits());
+        assert!(matches!(&row.cells[0], Cell::Timed { wall, .. } if wall.len() == 12));
+        assert!(matches!(&row.cells[interpreted()], Cell::Failed(m) if m.contains("not found")));
+        std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
+    }
+
     #[test]
     fn output_comparison_is_exact() {
         assert!(same_output(
