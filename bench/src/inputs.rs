@@ -2,7 +2,7 @@
 //! PRNG seed, so every executor (and every machine) reads the same bytes:
 //!
 //! - `sha.bin`: pseudo-random bytes (64 MiB; 4 MiB quick) for `sha256sum`;
-//! - `gzip.txt`: lines of pseudo-words (16 MiB; 1 MiB quick), compressible like real text;
+//! - `gzip.txt`: lines of pseudo-words (16 MiB; 256 KiB quick), compressible like real text;
 //! - `sort.txt`: `word number` lines (1 M; 64 Ki quick);
 //! - `awk.txt`: `key<TAB>int<TAB>int` lines (500 K; 32 Ki quick) over ~21,000 distinct keys.
 //!
@@ -36,7 +36,7 @@ pub const FULL: Sizes = Sizes {
 
 pub const QUICK: Sizes = Sizes {
     sha_bytes: 4 << 20,
-    gzip_bytes: 1 << 20,
+    gzip_bytes: 256 << 10,
     sort_lines: 64 << 10,
     awk_lines: 32 << 10,
 };

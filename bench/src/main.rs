@@ -51,11 +51,12 @@ struct Args {
     /// Kill a run after this many seconds (the cell says "failed: timed out").
     #[arg(long, default_value_t = 120)]
     timeout: u64,
-    /// Stop repeating a cell's runs once they have taken this many seconds (at least one run).
-    #[arg(long, default_value_t = 60)]
-    cell_budget: u64,
+    /// Stop repeating a cell's runs once they have taken this many seconds (at least one run)
+    /// [default: 60, 5 with --quick].
+    #[arg(long)]
+    cell_budget: Option<u64>,
     /// After this many seconds in total, cells get one run, and converted executors of the
-    /// remaining workloads are skipped [default: 840, 50 with --quick].
+    /// remaining workloads are skipped [default: 840, 45 with --quick].
     #[arg(long)]
     deadline: Option<u64>,
 }
@@ -104,11 +105,15 @@ fn main() -> Result<()> {
         std::fs::create_dir_all(&paths.data)?;
     }
 
-    let deadline = Duration::from_secs(args.deadline.unwrap_or(if args.quick { 50 } else { 840 }));
+    let deadline = Duration::from_secs(args.deadline.unwrap_or(if args.quick { 45 } else { 840 }));
     let limits = Limits {
         runs: args.runs as usize,
         timeout: Duration::from_secs(args.timeout),
-        cell_budget: Duration::from_secs(args.cell_budget),
+        cell_budget: Duration::from_secs(args.cell_budget.unwrap_or(if args.quick {
+            5
+        } else {
+            60
+        })),
         deadline: start + deadline,
     };
     let names: Vec<&str> = EXECUTORS.iter().map(|e| e.name).collect();
