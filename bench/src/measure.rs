@@ -204,6 +204,16 @@ mod tests {
         );
         std::fs::write(&script, text).unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A child forked by another test thread while the script was open for writing keeps
+        // the file busy (ETXTBSY) until it execs: wait until the script can be executed.
+        for _ in 0..100 {
+            match std::process::Command::new(&script).arg("probe").output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
         script
     }
 
