@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::executors::{EXECUTORS, Paths, Prepared};
+use crate::executors::{EXECUTORS, Paths, Prepared, Via};
 use crate::process::{self, Outcome, RunError};
 use crate::workloads::Workload;
 
@@ -61,7 +61,8 @@ pub fn measure(workload: &'static Workload, quick: bool, paths: &Paths, limits: 
     ];
     let mut columns: Vec<Column> = Vec::with_capacity(n);
     for (i, executor) in EXECUTORS.iter().enumerate() {
-        let late = i > 0 && Instant::now() >= limits.deadline && executor.name != "qemu";
+        let converted = matches!(executor.via, Via::Oci2wasm { .. });
+        let late = converted && Instant::now() >= limits.deadline;
         let prepared = if late {
             cells[i] = Cell::Skipped("bench deadline passed".into());
             None
@@ -313,6 +314,30 @@ mod tests {
         let row = measure(t, false, &paths, limits());
         assert!(matches!(&row.cells[0], Cell::Timed { wall, .. } if wall.len() == 12));
         assert!(matches!(&row.cells[interpreted()], Cell::Failed(m) if m.contains("not found")));
+        std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn after_the_deadline_native_runs_once_and_converted_is_skipped() {
+        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
+            return;
+        }
+        let paths = scratch_paths("late", "");
+        let t = crate::workloads::WORKLOADS
+            .iter()
+            .find(|w| w.name == "busybox-true")
+            .unwrap();
+        let row = measure(
+            t,
+            false,
+            &paths,
+            Limits {
+                deadline: Instant::now(),
+                ..limits()
+            },
+        );
+        assert!(matches!(&row.cells[0], Cell::Timed { wall, .. } if wall.len() == 1));
+        assert!(matches!(&row.cells[interpreted()], Cell::Skipped(m) if m.contains("deadline")));
         std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
     }
 
