@@ -12,6 +12,7 @@ extern crate std;
 
 pub mod abi;
 pub mod cpu;
+pub mod interp;
 pub mod fs;
 
 pub mod layout;
