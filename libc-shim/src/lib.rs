@@ -12,9 +12,13 @@ extern crate std;
 
 pub mod abi;
 pub mod cpu;
-pub mod interp;
 pub mod fs;
+pub mod interp;
 
 pub mod layout;
 pub mod mem;
+pub mod mm;
 pub mod platform;
+pub mod process;
+pub mod signal;
+pub mod syscall;
