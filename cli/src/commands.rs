@@ -1,4 +1,6 @@
 //! The subcommands, one file each.
 
+pub mod convert;
 pub mod inspect;
 pub mod pack;
+pub mod run;

@@ -29,18 +29,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Convert(commands::convert::Args),
+    Run(commands::run::Args),
     Inspect(commands::inspect::Args),
     Pack(commands::pack::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut return_code = ExitCode::SUCCESS;
     let result = match cli.command {
+        Command::Convert(args) => commands::convert::run(args),
+        // `run` exits with the guest's status.
+        Command::Run(args) => commands::run::run(args).map(|code| return_code = code),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Pack(args) => commands::pack::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => return_code,
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("oci2wasm: error: {err:#}");

@@ -28,6 +28,7 @@ pub mod module;
 #[doc(hidden)]
 pub mod standin;
 pub mod topology;
+pub mod wit;
 
 use libc_shim::layout::Layout;
 use oci_spec::image::ImageConfiguration;
@@ -106,6 +107,8 @@ pub fn compose_core(
 /// Wraps a core module that imports WASI preview 1 and exports `_start` into a WASI 0.2 component
 /// exporting `wasi:cli/run`, with the p1 command adapter from wasmtime 48.
 pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
+    let mut core = core.to_vec();
+    wit::add_metadata(&mut core)?;
     use wasi_preview1_component_adapter_provider::{
         WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
     };
@@ -117,7 +120,7 @@ pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
     };
     wit_component::ComponentEncoder::default()
         .validate(true)
-        .module(core)
+        .module(&core)
         .map_err(|e| encode_error(&e))?
         .adapter(
             WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,

@@ -3,9 +3,11 @@
 //! `OCI2WASM_LAYOUT` and `__heap_base`) and, when run, proves the composed data is where the layout
 //! says.
 //!
-//! Its `_start` exits with status 99 if the layout's magic is wrong; otherwise it writes the first
-//! 8 bytes of the packed filesystem (the vfs-pack magic) followed by the whole run configuration
-//! to stdout, then exits with [`EXIT_STATUS`].
+//! Its `_start` exits with `proc_exit(99)` (status 1 through the p1 adapter) if the layout's magic
+//! is wrong; otherwise it writes the first 8 bytes of the packed filesystem (the vfs-pack magic)
+//! followed by the whole run configuration to stdout, then exits with [`EXIT_STATUS`] through
+//! `wasi:cli/exit@0.2.12#exit-with-code`, as the runtime must for statuses other than 0 and 1
+//! (the p1 adapter's `proc_exit` reports every non-zero status as 1).
 
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
@@ -53,6 +55,11 @@ pub fn runtime(start: bool) -> Vec<u8> {
         "proc_exit",
         EntityType::Function(1),
     );
+    imports.import(
+        crate::wit::EXIT_MODULE,
+        "exit-with-code",
+        EntityType::Function(1),
+    );
     let mut functions = FunctionSection::new();
     functions.function(2);
     let mut memories = MemorySection::new();
@@ -81,7 +88,7 @@ pub fn runtime(start: bool) -> Vec<u8> {
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
     if start {
-        exports.export("_start", ExportKind::Func, 2);
+        exports.export("_start", ExportKind::Func, 3);
     }
     exports.export("OCI2WASM_LAYOUT", ExportKind::Global, 1);
     exports.export("__heap_base", ExportKind::Global, 2);
@@ -114,15 +121,22 @@ pub fn runtime(start: bool) -> Vec<u8> {
         I::I32Const(0),
         load(layout + 24),
         store(524),
-        // fd_write(1, 512, 2, 600); proc_exit(EXIT_STATUS)
+        // fd_write(1, 512, 1, 600); fd_write(1, 520, 1, 600) (the adapter writes one iovec a
+        // call); exit_with_code(EXIT_STATUS)
         I::I32Const(1),
         I::I32Const(512),
-        I::I32Const(2),
+        I::I32Const(1),
+        I::I32Const(600),
+        I::Call(0),
+        I::Drop,
+        I::I32Const(1),
+        I::I32Const(520),
+        I::I32Const(1),
         I::I32Const(600),
         I::Call(0),
         I::Drop,
         I::I32Const(EXIT_STATUS),
-        I::Call(1),
+        I::Call(2),
         I::End,
     ] {
         f.instruction(&ins);

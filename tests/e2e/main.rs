@@ -5,6 +5,7 @@
 
 mod auth;
 mod bad_input;
+mod convert;
 mod inspect;
 mod layers;
 mod pack;

@@ -1,0 +1,233 @@
+//! `oci2wasm run OUT/NAME.wasm [-- ARGS]`: runs a converted image in the embedded wasmtime, like
+//! `docker run` runs a container: stdio inherited, the guest's exit status as ours.
+//!
+//! What the guest sees (the runtime inside the component reads it):
+//! - arguments `[NAME, ARGS...]`; ARGS, when given, replace the image's Cmd;
+//! - environment: only what `--env` gives (the image's Env is built into the component and the
+//!   runtime merges the two, `--env` winning), plus `OCI2WASM_ENTRYPOINT` for `--entrypoint P`:
+//!   one program path replacing the image's Entrypoint, as `docker run --entrypoint` (which also
+//!   drops the image's Cmd; an empty value clears the Entrypoint);
+//! - `--mount HOST:GUEST[:ro]` as a WASI preopened directory named GUEST (read-only with `:ro`).
+//!
+//! Compiling a component with a large filesystem is slow and memory-hungry, instantiating a
+//! precompiled one is not (its data is mapped copy-on-write), so compiled code is cached under
+//! `$OCI2WASM_CACHE_DIR/compiled` (default `$XDG_CACHE_HOME/oci2wasm/compiled`), keyed by the
+//! component's SHA-256 and the engine's compatibility hash (wasmtime version and settings).
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+/// The environment variable carrying `--entrypoint` to the runtime.
+pub const ENTRYPOINT_VAR: &str = "OCI2WASM_ENTRYPOINT";
+
+/// Run a converted image (a component written by `oci2wasm convert`).
+///
+/// ARGS after `--` replace the image's Cmd. Compiled code is cached, so only the first run of a
+/// component compiles it.
+///
+/// Examples:
+///   oci2wasm run out/busybox.wasm
+///   oci2wasm run out/busybox.wasm -- ls -l /
+///   oci2wasm run out/busybox.wasm --entrypoint /bin/sh --env A=1 --mount ./data:/data:ro -- -c 'ls /data'
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The component (OUT/NAME.wasm).
+    #[arg(value_name = "COMPONENT")]
+    component: PathBuf,
+
+    /// Run this program instead of the image's Entrypoint (the image's Cmd is dropped too).
+    #[arg(long, value_name = "PATH")]
+    entrypoint: Option<String>,
+
+    /// Set an environment variable (KEY=VALUE), over the image's Env. Repeatable.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    env: Vec<String>,
+
+    /// Make a host directory visible at GUEST (absolute path); `:ro` for read-only. Repeatable.
+    #[arg(long = "mount", short = 'v', value_name = "HOST:GUEST[:ro]")]
+    mounts: Vec<String>,
+
+    /// Compiled-code cache directory [default: $XDG_CACHE_HOME/oci2wasm or ~/.cache/oci2wasm].
+    #[arg(long, value_name = "DIR", env = "OCI2WASM_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Arguments for the program, replacing the image's Cmd.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+struct State {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A wasmtime result as an anyhow one, so that `.with_context` applies.
+fn wt<T>(result: wasmtime::Result<T>) -> Result<T> {
+    result.map_err(anyhow::Error::from)
+}
+
+/// `HOST:GUEST[:ro|:rw]`.
+fn parse_mount(spec: &str) -> Result<(PathBuf, String, FsPerms)> {
+    let (rest, perms) = match spec.rsplit_once(':') {
+        Some((rest, "ro")) => (rest, FsPerms::ReadOnly),
+        Some((rest, "rw")) => (rest, FsPerms::ReadWrite),
+        _ => (spec, FsPerms::ReadWrite),
+    };
+    let Some((host, guest)) = rest.rsplit_once(':') else {
+        bail!("--mount {spec:?}: expected HOST:GUEST[:ro]");
+    };
+    if host.is_empty() || !guest.starts_with('/') {
+        bail!("--mount {spec:?}: HOST must be given and GUEST must be an absolute path");
+    }
+    Ok((PathBuf::from(host), guest.to_string(), perms))
+}
+
+/// The cache root, as `ImageArgs` chooses it for blobs.
+fn cache_root(arg: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = arg {
+        return Some(dir.to_path_buf());
+    }
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let base = xdg.or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("oci2wasm"))
+}
+
+/// Loads the component's compiled code from the cache, compiling and storing it on a miss.
+fn load_component(engine: &Engine, path: &Path, cache: Option<&Path>) -> Result<Component> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !wasmparser::Parser::is_component(&bytes) {
+        bail!("{} is not a WebAssembly component", path.display());
+    }
+    let Some(cache) = cache else {
+        return Ok(Component::new(engine, &bytes)?);
+    };
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let key = format!(
+        "{}-{:016x}",
+        hex::encode(Sha256::digest(&bytes)),
+        engine_hash.finish()
+    );
+    let dir = cache.join("compiled");
+    let file = dir.join(format!("{key}.cwasm"));
+    if file.is_file() {
+        // SAFETY: the file is compiled code this function wrote itself under a name derived from
+        // the component's content hash and the engine's compatibility hash (and renamed into place
+        // only when complete); wasmtime still checks its header and engine compatibility.
+        match unsafe { Component::deserialize_file(engine, &file) } {
+            Ok(component) => return Ok(component),
+            Err(_) => {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+    }
+    let compiled = wt(engine.precompile_component(&bytes))
+        .with_context(|| format!("cannot compile {}", path.display()))?;
+    drop(bytes);
+    let stored = std::fs::create_dir_all(&dir)
+        .and_then(|()| tempfile::Builder::new().prefix(".cwasm-").tempfile_in(&dir))
+        .and_then(|mut tmp| {
+            std::io::Write::write_all(&mut tmp, &compiled)?;
+            tmp.persist(&file).map_err(|e| e.error)
+        });
+    match stored {
+        // SAFETY: as above: we have just written this file from `precompile_component`.
+        Ok(_) => Ok(unsafe { Component::deserialize_file(engine, &file) }?),
+        // A read-only cache must not stop the run.
+        Err(_) => {
+            // SAFETY: `compiled` came from this engine's `precompile_component` just now.
+            Ok(unsafe { Component::deserialize(engine, &compiled) }?)
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    let engine = Engine::new(&config)?;
+    let cache = cache_root(args.cache_dir.as_deref());
+    let component = load_component(&engine, &args.component, cache.as_deref())?;
+
+    let name = args
+        .component
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    let mut wasi = WasiCtx::builder();
+    wasi.inherit_stdio().arg(&name).args(&args.args);
+    for kv in &args.env {
+        let Some((key, value)) = kv.split_once('=') else {
+            bail!("--env {kv:?}: expected KEY=VALUE");
+        };
+        wasi.env(key, value);
+    }
+    if let Some(entrypoint) = &args.entrypoint {
+        wasi.env(ENTRYPOINT_VAR, entrypoint);
+    }
+    for spec in &args.mounts {
+        let (host, guest, perms) = parse_mount(spec)?;
+        wt(wasi.preopened_dir(&host, &guest, perms))
+            .with_context(|| format!("--mount {spec}: cannot open {}", host.display()))?;
+    }
+    let mut store = Store::new(
+        &engine,
+        State {
+            ctx: wasi.build(),
+            table: ResourceTable::new(),
+        },
+    );
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let command = wt(Command::instantiate(&mut store, &component, &linker))
+        .with_context(|| format!("cannot instantiate {}", args.component.display()))?;
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+        Ok(Err(())) => Ok(ExitCode::FAILURE),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => Ok(ExitCode::from(exit.0 as u8)),
+            None => {
+                Err(anyhow::Error::from(e).context(format!("{} trapped", args.component.display())))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_parse() {
+        let (host, guest, perms) = parse_mount("./data:/data:ro").unwrap();
+        assert_eq!((host, guest.as_str()), (PathBuf::from("./data"), "/data"));
+        assert!(matches!(perms, FsPerms::ReadOnly));
+        assert!(matches!(
+            parse_mount("/a:/b").unwrap().2,
+            FsPerms::ReadWrite
+        ));
+        assert!(parse_mount("/a").is_err());
+        assert!(parse_mount("/a:rel").is_err());
+    }
+}
