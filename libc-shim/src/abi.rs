@@ -268,9 +268,9 @@ pub mod auxv {
     pub const AT_RANDOM: u64 = 25;
     pub const AT_HWCAP2: u64 = 26;
     pub const AT_EXECFN: u64 = 31;
-    /// CPUID.1:EDX of the emulated CPU: fpu, tsc, cx8, cmov, clflush, mmx, fxsr, sse, sse2 and
-    /// the other baseline bits every x86-64 has (the value a typical x86-64 reports).
-    pub const HWCAP: u64 = 0x078b_fbff;
+    /// CPUID.1:EDX of the interpreter's CPU (`interp::system`): FPU, TSC, CX8, CMOV, CLFSH, MMX,
+    /// FXSR, SSE, SSE2.
+    pub const HWCAP: u64 = 0x0788_8111;
 }
 
 /// `ioctl` requests on terminals.

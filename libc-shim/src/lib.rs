@@ -14,8 +14,8 @@ pub mod abi;
 pub mod cpu;
 pub mod fs;
 pub mod interp;
-
 pub mod layout;
+pub mod loader;
 pub mod mem;
 pub mod mm;
 pub mod platform;
