@@ -13,11 +13,16 @@ mod data;
 mod decode;
 #[cfg(test)]
 mod difftest_int;
+#[cfg(test)]
+mod difftest_sse;
 mod exec;
 mod flags;
 mod muldiv;
 mod operand;
 mod shift;
+mod sse;
+mod sse_fp;
+mod sse_int;
 mod string;
 mod system;
 #[cfg(test)]

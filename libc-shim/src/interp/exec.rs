@@ -5,7 +5,7 @@
 use iced_x86::{Code, Mnemonic as M};
 
 use super::operand::{Ctx, Step};
-use super::{alu, bits, control, data, muldiv, shift, string, system};
+use super::{alu, bits, control, data, muldiv, shift, sse, string};
 
 /// Executes `ctx.ins`; `ctx.cpu.rip` already points at the next instruction.
 #[inline]
@@ -64,6 +64,6 @@ pub(crate) fn exec(c: &mut Ctx) -> Step {
         | M::Scasq | M::Cmpsb | M::Cmpsw | M::Cmpsq => string::exec(c, m),
         M::Movsd if c.ins.code() == Code::Movsd_m32_m32 => string::exec(c, m),
         M::Cmpsd if c.ins.code() == Code::Cmpsd_m32_m32 => string::exec(c, m),
-        _ => system::exec(c, m),
+        _ => sse::exec(c, m),
     }
 }

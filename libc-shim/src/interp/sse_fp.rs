@@ -1,0 +1,394 @@
+//! SSE/SSE2/SSE3 floating point: add/sub/mul/div/min/max/sqrt in ss/sd/ps/pd forms, the
+//! compares (ucomis/comis, cmpps/pd/ss/sd), haddps/pd and addsubps/pd, the conversions, and
+//! ldmxcsr/stmxcsr.
+//!
+//! NaN results follow x86 rather than the host: a NaN operand propagates (the first one if both
+//! are NaN) quieted, and an invalid operation gives the negative "default NaN". Float-to-integer
+//! overflow gives the "integer indefinite" value. Conversions to integer honour the MXCSR rounding
+//! field; arithmetic always rounds to nearest and MXCSR exception flags are not updated.
+
+use iced_x86::Mnemonic as M;
+
+use super::flags::{CF, PF, ZF};
+use super::operand::{Ctx, Step};
+use super::system;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Min,
+    Max,
+    Sqrt,
+}
+
+/// One float width: bit patterns in u64 lanes.
+trait Fp: Copy {
+    const BITS: u32;
+    const DEFAULT_NAN: u64;
+    const QUIET: u64;
+    fn from(v: u64) -> Self;
+    fn bits(self) -> u64;
+    fn is_nan(self) -> bool;
+    fn arith(op: Op, a: Self, b: Self) -> Self;
+    fn lt(a: Self, b: Self) -> bool;
+    fn eq(a: Self, b: Self) -> bool;
+}
+
+impl Fp for f64 {
+    const BITS: u32 = 64;
+    const DEFAULT_NAN: u64 = 0xfff8_0000_0000_0000;
+    const QUIET: u64 = 1 << 51;
+    fn from(v: u64) -> Self {
+        f64::from_bits(v)
+    }
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+    fn arith(op: Op, a: f64, b: f64) -> f64 {
+        match op {
+            Op::Add => a + b,
+            Op::Sub => a - b,
+            Op::Mul => a * b,
+            Op::Div => a / b,
+            _ => libm::sqrt(b),
+        }
+    }
+    fn lt(a: f64, b: f64) -> bool {
+        a < b
+    }
+    fn eq(a: f64, b: f64) -> bool {
+        a == b
+    }
+}
+
+impl Fp for f32 {
+    const BITS: u32 = 32;
+    const DEFAULT_NAN: u64 = 0xffc0_0000;
+    const QUIET: u64 = 1 << 22;
+    fn from(v: u64) -> Self {
+        f32::from_bits(v as u32)
+    }
+    fn bits(self) -> u64 {
+        self.to_bits() as u64
+    }
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+    fn arith(op: Op, a: f32, b: f32) -> f32 {
+        match op {
+            Op::Add => a + b,
+            Op::Sub => a - b,
+            Op::Mul => a * b,
+            Op::Div => a / b,
+            _ => libm::sqrtf(b),
+        }
+    }
+    fn lt(a: f32, b: f32) -> bool {
+        a < b
+    }
+    fn eq(a: f32, b: f32) -> bool {
+        a == b
+    }
+}
+
+/// `a op b` on bit patterns with x86 NaN rules.
+fn calc<F: Fp>(op: Op, a: u64, b: u64) -> u64 {
+    let (x, y) = (F::from(a), F::from(b));
+    match op {
+        Op::Min | Op::Max => {
+            let pick_a = if op == Op::Min { F::lt(x, y) } else { F::lt(y, x) };
+            if pick_a { a } else { b }
+        }
+        Op::Sqrt => {
+            if y.is_nan() {
+                b | F::QUIET
+            } else {
+                let r = F::arith(op, x, y);
+                if r.is_nan() { F::DEFAULT_NAN } else { r.bits() }
+            }
+        }
+        _ => {
+            if x.is_nan() {
+                a | F::QUIET
+            } else if y.is_nan() {
+                b | F::QUIET
+            } else {
+                let r = F::arith(op, x, y);
+                if r.is_nan() { F::DEFAULT_NAN } else { r.bits() }
+            }
+        }
+    }
+}
+
+fn lanes<F: Fp>(a: u128, b: u128, scalar: bool, f: impl Fn(u64, u64) -> u64) -> u128 {
+    let bits = F::BITS;
+    let m = if bits == 64 { u64::MAX } else { 0xffff_ffff };
+    let n = if scalar { 1 } else { 128 / bits };
+    let mut r = a;
+    for k in 0..n {
+        let (x, y) = ((a >> (k * bits)) as u64 & m, (b >> (k * bits)) as u64 & m);
+        let lm = (m as u128) << (k * bits);
+        r = (r & !lm) | ((f(x, y) & m) as u128) << (k * bits);
+    }
+    r
+}
+
+fn arith_op(m: M) -> Option<(Op, u32, bool)> {
+    use M::*;
+    Some(match m {
+        Addss => (Op::Add, 32, true),
+        Addsd => (Op::Add, 64, true),
+        Addps => (Op::Add, 32, false),
+        Addpd => (Op::Add, 64, false),
+        Subss => (Op::Sub, 32, true),
+        Subsd => (Op::Sub, 64, true),
+        Subps => (Op::Sub, 32, false),
+        Subpd => (Op::Sub, 64, false),
+        Mulss => (Op::Mul, 32, true),
+        Mulsd => (Op::Mul, 64, true),
+        Mulps => (Op::Mul, 32, false),
+        Mulpd => (Op::Mul, 64, false),
+        Divss => (Op::Div, 32, true),
+        Divsd => (Op::Div, 64, true),
+        Divps => (Op::Div, 32, false),
+        Divpd => (Op::Div, 64, false),
+        Minss => (Op::Min, 32, true),
+        Minsd => (Op::Min, 64, true),
+        Minps => (Op::Min, 32, false),
+        Minpd => (Op::Min, 64, false),
+        Maxss => (Op::Max, 32, true),
+        Maxsd => (Op::Max, 64, true),
+        Maxps => (Op::Max, 32, false),
+        Maxpd => (Op::Max, 64, false),
+        Sqrtss => (Op::Sqrt, 32, true),
+        Sqrtsd => (Op::Sqrt, 64, true),
+        Sqrtps => (Op::Sqrt, 32, false),
+        Sqrtpd => (Op::Sqrt, 64, false),
+        _ => return None,
+    })
+}
+
+pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
+    if let Some((op, bits, scalar)) = arith_op(m) {
+        let b = c.xread(1)?;
+        let d = c.x0();
+        let a = c.cpu.xmm[d];
+        c.cpu.xmm[d] = if bits == 64 {
+            lanes::<f64>(a, b, scalar, |x, y| calc::<f64>(op, x, y))
+        } else {
+            lanes::<f32>(a, b, scalar, |x, y| calc::<f32>(op, x, y))
+        };
+        return Ok(());
+    }
+    match m {
+        M::Ucomiss | M::Comiss | M::Ucomisd | M::Comisd => {
+            let b = c.xread(1)? as u64;
+            let a = c.cpu.xmm[c.x0()] as u64;
+            let (lt, eq, un) = if matches!(m, M::Ucomisd | M::Comisd) {
+                let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+                (x < y, x == y, x.is_nan() || y.is_nan())
+            } else {
+                let (x, y) = (f32::from_bits(a as u32), f32::from_bits(b as u32));
+                (x < y, x == y, x.is_nan() || y.is_nan())
+            };
+            let f = if un { ZF | PF | CF } else { (eq as u64) * ZF | (lt as u64) * CF };
+            c.cpu.flags.set_arith(f);
+            Ok(())
+        }
+        M::Cmpss | M::Cmpsd | M::Cmpps | M::Cmppd => {
+            let b = c.xread(1)?;
+            let d = c.x0();
+            let a = c.cpu.xmm[d];
+            let p = c.ins.immediate(2) as u32 & 7;
+            let scalar = matches!(m, M::Cmpss | M::Cmpsd);
+            c.cpu.xmm[d] = if matches!(m, M::Cmpsd | M::Cmppd) {
+                lanes::<f64>(a, b, scalar, |x, y| cmp::<f64>(p, x, y))
+            } else {
+                lanes::<f32>(a, b, scalar, |x, y| cmp::<f32>(p, x, y))
+            };
+            Ok(())
+        }
+        M::Haddps | M::Haddpd | M::Addsubps | M::Addsubpd => {
+            let b = c.xread(1)?;
+            let d = c.x0();
+            let a = c.cpu.xmm[d];
+            c.cpu.xmm[d] = horizontal(m, a, b);
+            Ok(())
+        }
+        M::Ldmxcsr => {
+            let v = c.read_op(0)?;
+            c.cpu.mxcsr = v as u32 & 0xffff;
+            Ok(())
+        }
+        M::Stmxcsr => c.write_op(0, c.cpu.mxcsr as u64),
+        M::Cvtsi2sd | M::Cvtsi2ss | M::Cvttsd2si | M::Cvtsd2si | M::Cvttss2si | M::Cvtss2si
+        | M::Cvtsd2ss | M::Cvtss2sd | M::Cvtps2pd | M::Cvtpd2ps | M::Cvtdq2pd | M::Cvtdq2ps
+        | M::Cvttps2dq | M::Cvtps2dq | M::Cvttpd2dq | M::Cvtpd2dq => convert(c, m),
+        _ => system::exec(c, m),
+    }
+}
+
+/// cmpps/pd/ss/sd predicate `p` (eq, lt, le, unord, neq, nlt, nle, ord).
+fn cmp<F: Fp>(p: u32, a: u64, b: u64) -> u64 {
+    let (x, y) = (F::from(a), F::from(b));
+    let un = x.is_nan() || y.is_nan();
+    let r = match p {
+        0 => F::eq(x, y),
+        1 => F::lt(x, y),
+        2 => F::lt(x, y) || F::eq(x, y),
+        3 => un,
+        4 => !F::eq(x, y),
+        5 => !F::lt(x, y),
+        6 => !(F::lt(x, y) || F::eq(x, y)),
+        _ => !un,
+    };
+    if r { u64::MAX } else { 0 }
+}
+
+fn horizontal(m: M, a: u128, b: u128) -> u128 {
+    let f32l = |v: u128, k: u32| (v >> (32 * k)) as u64 & 0xffff_ffff;
+    let f64l = |v: u128, k: u32| (v >> (64 * k)) as u64;
+    match m {
+        M::Haddps => {
+            let h = |v: u128, k: u32| calc::<f32>(Op::Add, f32l(v, 2 * k), f32l(v, 2 * k + 1));
+            (h(a, 0) | h(a, 1) << 32) as u128 | ((h(b, 0) | h(b, 1) << 32) as u128) << 64
+        }
+        M::Haddpd => {
+            let h = |v: u128| calc::<f64>(Op::Add, f64l(v, 0), f64l(v, 1)) as u128;
+            h(a) | h(b) << 64
+        }
+        M::Addsubps => (0..4).fold(0u128, |r, k| {
+            let op = if k % 2 == 0 { Op::Sub } else { Op::Add };
+            r | (calc::<f32>(op, f32l(a, k), f32l(b, k)) as u128) << (32 * k)
+        }),
+        _ => {
+            (calc::<f64>(Op::Sub, f64l(a, 0), f64l(b, 0)) as u128)
+                | (calc::<f64>(Op::Add, f64l(a, 1), f64l(b, 1)) as u128) << 64
+        }
+    }
+}
+
+/// Rounds per the MXCSR rounding field (or truncates).
+fn round(v: f64, rc: u32) -> f64 {
+    match rc {
+        0 => libm::rint(v),
+        1 => libm::floor(v),
+        2 => libm::ceil(v),
+        _ => libm::trunc(v),
+    }
+}
+
+/// A float to a signed integer of `bits` (32 or 64) bits; NaN or overflow is the indefinite value.
+fn to_int(v: f64, bits: u32, rc: u32) -> u64 {
+    let indefinite = 1u64 << (bits - 1);
+    if v.is_nan() {
+        return indefinite;
+    }
+    let r = round(v, rc);
+    let lim = (1u64 << (bits - 1)) as f64;
+    if r >= lim || r < -lim {
+        return indefinite;
+    }
+    (r as i64 as u64) & if bits == 64 { u64::MAX } else { 0xffff_ffff }
+}
+
+fn f32_to_f64(v: u32) -> u64 {
+    let f = f32::from_bits(v);
+    if f.is_nan() {
+        let sign = ((v >> 31) as u64) << 63;
+        return sign | 0x7ff8_0000_0000_0000 | ((v as u64 & 0x3f_ffff) << 29);
+    }
+    (f as f64).to_bits()
+}
+
+fn f64_to_f32(v: u64) -> u32 {
+    let f = f64::from_bits(v);
+    if f.is_nan() {
+        let sign = ((v >> 63) as u32) << 31;
+        return sign | 0x7fc0_0000 | ((v >> 29) as u32 & 0x3f_ffff);
+    }
+    (f as f32).to_bits()
+}
+
+fn convert(c: &mut Ctx, m: M) -> Step {
+    let rc = (c.cpu.mxcsr >> 13) & 3;
+    let src = c.xread(1)?;
+    let low64 = u64::MAX as u128;
+    let low32 = 0xffff_ffffu128;
+    match m {
+        M::Cvtsi2sd | M::Cvtsi2ss => {
+            let size = c.op_size(1);
+            let i = if size == 8 { src as u64 as i64 } else { src as u32 as i32 as i64 };
+            let d = c.x0();
+            let x = c.cpu.xmm[d];
+            c.cpu.xmm[d] = if m == M::Cvtsi2sd {
+                (x & !low64) | (i as f64).to_bits() as u128
+            } else {
+                (x & !low32) | (i as f32).to_bits() as u128
+            };
+        }
+        M::Cvttsd2si | M::Cvtsd2si | M::Cvttss2si | M::Cvtss2si => {
+            let v = if matches!(m, M::Cvttsd2si | M::Cvtsd2si) {
+                f64::from_bits(src as u64)
+            } else {
+                f32::from_bits(src as u32) as f64
+            };
+            let rc = if matches!(m, M::Cvttsd2si | M::Cvttss2si) { 3 } else { rc };
+            let bits = c.op_size(0) * 8;
+            c.write_op(0, to_int(v, bits, rc))?;
+        }
+        M::Cvtsd2ss | M::Cvtss2sd => {
+            let d = c.x0();
+            let x = c.cpu.xmm[d];
+            c.cpu.xmm[d] = if m == M::Cvtsd2ss {
+                (x & !low32) | f64_to_f32(src as u64) as u128
+            } else {
+                (x & !low64) | f32_to_f64(src as u32) as u128
+            };
+        }
+        M::Cvtps2pd => {
+            let r = f32_to_f64(src as u32) as u128 | (f32_to_f64((src >> 32) as u32) as u128) << 64;
+            c.xwrite(0, r)?;
+        }
+        M::Cvtpd2ps => {
+            let r = f64_to_f32(src as u64) as u128 | (f64_to_f32((src >> 64) as u64) as u128) << 32;
+            c.xwrite(0, r)?;
+        }
+        M::Cvtdq2pd => {
+            let r = ((src as u32 as i32) as f64).to_bits() as u128
+                | (((src >> 32) as u32 as i32) as f64).to_bits() as u128 * (1u128 << 64);
+            c.xwrite(0, r)?;
+        }
+        M::Cvtdq2ps => {
+            let r = (0..4).fold(0u128, |r, k| {
+                r | (((src >> (32 * k)) as u32 as i32 as f32).to_bits() as u128) << (32 * k)
+            });
+            c.xwrite(0, r)?;
+        }
+        M::Cvttps2dq | M::Cvtps2dq => {
+            let rc = if m == M::Cvttps2dq { 3 } else { rc };
+            let r = (0..4).fold(0u128, |r, k| {
+                let v = f32::from_bits((src >> (32 * k)) as u32) as f64;
+                r | (to_int(v, 32, rc) as u128) << (32 * k)
+            });
+            c.xwrite(0, r)?;
+        }
+        M::Cvttpd2dq => {
+            let r = to_int(f64::from_bits(src as u64), 32, 3) as u128
+                | (to_int(f64::from_bits((src >> 64) as u64), 32, 3) as u128) << 32;
+            c.xwrite(0, r)?;
+        }
+        _ => {
+            let r = to_int(f64::from_bits(src as u64), 32, rc) as u128
+                | (to_int(f64::from_bits((src >> 64) as u64), 32, rc) as u128) << 32;
+            c.xwrite(0, r)?;
+        }
+    }
+    Ok(())
+}
