@@ -106,8 +106,7 @@ pub fn compose_core(
 
 /// Wraps a core module that imports WASI preview 1 and exports `_start` into a WASI 0.2 component
 /// exporting `wasi:cli/run`, with the p1 command adapter from wasmtime 48.
-pub fn componentize(core: &[u8]) -> Result<Vec<u8>> {
-    let mut core = core.to_vec();
+pub fn componentize(mut core: Vec<u8>) -> Result<Vec<u8>> {
     wit::add_metadata(&mut core)?;
     use wasi_preview1_component_adapter_provider::{
         WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
@@ -155,10 +154,11 @@ pub fn compose(
         options.heap_size,
     )?;
     drop(fs);
-    let component = componentize(&core.bytes)?;
+    let core_size = core.bytes.len();
+    let component = componentize(core.bytes)?;
     Ok(Composed {
         component,
-        core_size: core.bytes.len(),
+        core_size,
         layout: core.layout,
         run_config,
         entry,

@@ -10,8 +10,11 @@ use crate::module::{GUEST_SLACK_PAGES, MAX_PAGES, WASM_PAGE};
 use crate::standin::{self, HEAP_BASE, LAYOUT_ADDR};
 use crate::*;
 
+/// Memory 0's (initial, maximum) pages.
+type Limits = (u64, Option<u64>);
+
 /// Every active data segment as (offset, bytes), in order, and memory 0's limits.
-fn segments(wasm: &[u8]) -> (Vec<(u32, Vec<u8>)>, (u64, Option<u64>)) {
+fn segments(wasm: &[u8]) -> (Vec<(u32, Vec<u8>)>, Limits) {
     let (mut out, mut limits) = (Vec::new(), (0, None));
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.unwrap() {
@@ -141,7 +144,7 @@ fn composing_is_deterministic() {
     let b = compose_core(&runtime, b"fs", b"cfg", 1 << 20).unwrap();
     assert_eq!(a.bytes, b.bytes);
     assert_eq!(
-        componentize(&a.bytes).unwrap(),
-        componentize(&b.bytes).unwrap()
+        componentize(a.bytes).unwrap(),
+        componentize(b.bytes).unwrap()
     );
 }

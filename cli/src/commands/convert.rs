@@ -6,6 +6,8 @@
 //! not exist yet it is built as a temporary directory beside it and renamed as a whole, so a
 //! failed conversion leaves nothing behind.
 
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -144,8 +146,14 @@ pub fn run(args: Args) -> Result<()> {
         .checked_mul(1 << 20)
         .context("--heap-size is larger than 4 GiB")?;
 
-    say(format!("fetching {}", args.image.image));
+    let step = Instant::now();
     let image = args.image.fetch()?;
+    say(format!(
+        "fetched {} ({} layers, {:.1} s)",
+        args.image.image,
+        image.layers.len(),
+        step.elapsed().as_secs_f64()
+    ));
     let context = || format!("cannot convert {}", args.image.image);
 
     let run_config = RunConfig::from_image(&image.config);
@@ -163,25 +171,36 @@ pub fn run(args: Args) -> Result<()> {
         entry.command, entry.elf_path, entry.elf.kind, entry.elf.linking
     ));
 
+    let step = Instant::now();
     let mut fs = Vec::new();
     let stats = vfs_pack::write(&image.rootfs, &mut fs).with_context(context)?;
+    let oci2wasm_fetch::Image {
+        config,
+        manifest_digest,
+        rootfs,
+        ..
+    } = image;
+    drop(rootfs);
     say(format!(
-        "packed {} inodes, {} of files into a {} filesystem image",
+        "packed {} inodes, {} of files into a {} filesystem image ({:.1} s)",
         stats.inodes,
         human_bytes(stats.file_bytes),
-        human_bytes(fs.len() as u64)
+        human_bytes(fs.len() as u64),
+        step.elapsed().as_secs_f64()
     ));
+    let step = Instant::now();
     let core = oci2wasm_compose::compose_core(&runtime, &fs, &run_config.encode(), heap_size)
         .with_context(context)?;
     drop(fs);
-    let component = oci2wasm_compose::componentize(&core.bytes).with_context(context)?;
+    let (core_size, guest_base) = (core.bytes.len(), core.layout.guest_base);
+    let component = oci2wasm_compose::componentize(core.bytes).with_context(context)?;
     say(format!(
-        "composed a {} core module (guest memory from {:#x}) into a {} component",
-        human_bytes(core.bytes.len() as u64),
-        core.layout.guest_base,
-        human_bytes(component.len() as u64)
+        "composed a {} core module (guest memory from {:#x}) into a {} component ({:.1} s)",
+        human_bytes(core_size as u64),
+        guest_base,
+        human_bytes(component.len() as u64),
+        step.elapsed().as_secs_f64()
     ));
-    drop(core);
 
     let file = format!("{name}.wasm");
     let topology = Topology::new(
@@ -191,9 +210,9 @@ pub fn run(args: Args) -> Result<()> {
             component_size: component.len() as u64,
             image: ImageInfo {
                 reference: args.image.image.clone(),
-                manifest_digest: image.manifest_digest.as_ref().map(|d| d.to_string()),
-                os: image.config.os().to_string(),
-                architecture: image.config.architecture().to_string(),
+                manifest_digest: manifest_digest.as_ref().map(|d| d.to_string()),
+                os: config.os().to_string(),
+                architecture: config.architecture().to_string(),
             },
         },
         &run_config,
@@ -221,7 +240,9 @@ fn write_outputs(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
                 .prefix(".oci2wasm-convert-")
                 .tempfile_in(target)
                 .with_context(|| format!("cannot create a file in {}", target.display()))?;
+            // Readable by all, as a plain create would be (temporary files start as 0600).
             std::io::Write::write_all(&mut tmp, bytes)
+                .and_then(|()| tmp.as_file().set_permissions(Permissions::from_mode(0o644)))
                 .and_then(|()| tmp.as_file().sync_all())
                 .with_context(|| format!("cannot write {}", target.join(name).display()))?;
             tmp.persist(target.join(name))
@@ -246,6 +267,7 @@ fn write_outputs(dir: &Path, files: &[(&str, &[u8])]) -> Result<()> {
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a directory in {}", parent.display()))?;
     write(tmp.path())?;
+    std::fs::set_permissions(tmp.path(), Permissions::from_mode(0o755))?;
     std::fs::rename(tmp.path(), dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // Renamed away: nothing left for the guard to remove.
     let _ = tmp.keep();

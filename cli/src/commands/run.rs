@@ -112,55 +112,103 @@ fn cache_root(arg: Option<&Path>) -> Option<PathBuf> {
     Some(base.join("oci2wasm"))
 }
 
+/// A name for the component file as it is now: its absolute path, device, inode, size, mtime and
+/// ctime. Any write changes the ctime (which no user can set back), so an unchanged stamp means
+/// unchanged bytes, without reading them.
+fn file_stamp(path: &Path) -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let absolute = std::path::absolute(path)?;
+    let stamp = format!(
+        "{}\0{}:{}:{}:{}.{}:{}.{}",
+        absolute.display(),
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    );
+    Ok(hex::encode(Sha256::digest(stamp.as_bytes())))
+}
+
+/// Deserializes compiled code this module wrote into the cache.
+fn load_compiled(engine: &Engine, file: &Path) -> Option<Component> {
+    // SAFETY: the file is compiled code that `load_component` wrote itself (renamed into place only
+    // when complete) under a name derived from the component's content hash and the engine's
+    // compatibility hash; wasmtime still checks its header and engine compatibility.
+    unsafe { Component::deserialize_file(engine, file) }.ok()
+}
+
 /// Loads the component's compiled code from the cache, compiling and storing it on a miss.
+///
+/// The cache is `DIR/compiled/HASH-ENGINE.cwasm` (HASH: SHA-256 of the component; ENGINE: the
+/// engine's compatibility hash) plus `DIR/compiled/stamps/STAMP` files naming the `.cwasm` of a
+/// component file as it was when last run ([`file_stamp`]), so a cached run does not read or
+/// hash the component (0.2 s for a 120 MiB one).
 fn load_component(engine: &Engine, path: &Path, cache: Option<&Path>) -> Result<Component> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if !wasmparser::Parser::is_component(&bytes) {
-        bail!("{} is not a WebAssembly component", path.display());
-    }
-    let Some(cache) = cache else {
-        return Ok(Component::new(engine, &bytes)?);
-    };
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine
         .precompile_compatibility_hash()
         .hash(&mut engine_hash);
-    let key = format!(
-        "{}-{:016x}",
-        hex::encode(Sha256::digest(&bytes)),
-        engine_hash.finish()
+    let engine_hash = format!("{:016x}", engine_hash.finish());
+    let dir = cache.map(|c| c.join("compiled"));
+    let stamp = match &dir {
+        Some(dir) => Some(
+            dir.join("stamps")
+                .join(format!("{}-{engine_hash}", file_stamp(path)?)),
+        ),
+        None => None,
+    };
+    if let (Some(dir), Some(stamp)) = (&dir, &stamp)
+        && let Ok(name) = std::fs::read_to_string(stamp)
+        && let Some(component) = load_compiled(engine, &dir.join(name.trim()))
+    {
+        return Ok(component);
+    }
+
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !wasmparser::Parser::is_component(&bytes) {
+        bail!("{} is not a WebAssembly component", path.display());
+    }
+    let (Some(dir), Some(stamp)) = (dir, stamp) else {
+        return Ok(Component::new(engine, &bytes)?);
+    };
+    let name = format!(
+        "{}-{engine_hash}.cwasm",
+        hex::encode(Sha256::digest(&bytes))
     );
-    let dir = cache.join("compiled");
-    let file = dir.join(format!("{key}.cwasm"));
-    if file.is_file() {
-        // SAFETY: the file is compiled code this function wrote itself under a name derived from
-        // the component's content hash and the engine's compatibility hash (and renamed into place
-        // only when complete); wasmtime still checks its header and engine compatibility.
-        match unsafe { Component::deserialize_file(engine, &file) } {
-            Ok(component) => return Ok(component),
-            Err(_) => {
-                let _ = std::fs::remove_file(&file);
-            }
-        }
+    let file = dir.join(&name);
+    let remember = || {
+        let _ = write_atomically(&stamp, name.as_bytes());
+    };
+    if let Some(component) = load_compiled(engine, &file) {
+        remember();
+        return Ok(component);
     }
     let compiled = wt(engine.precompile_component(&bytes))
         .with_context(|| format!("cannot compile {}", path.display()))?;
     drop(bytes);
-    let stored = std::fs::create_dir_all(&dir)
-        .and_then(|()| tempfile::Builder::new().prefix(".cwasm-").tempfile_in(&dir))
-        .and_then(|mut tmp| {
-            std::io::Write::write_all(&mut tmp, &compiled)?;
-            tmp.persist(&file).map_err(|e| e.error)
-        });
-    match stored {
-        // SAFETY: as above: we have just written this file from `precompile_component`.
-        Ok(_) => Ok(unsafe { Component::deserialize_file(engine, &file) }?),
-        // A read-only cache must not stop the run.
-        Err(_) => {
-            // SAFETY: `compiled` came from this engine's `precompile_component` just now.
-            Ok(unsafe { Component::deserialize(engine, &compiled) }?)
-        }
+    if write_atomically(&file, &compiled).is_ok()
+        && let Some(component) = load_compiled(engine, &file)
+    {
+        remember();
+        return Ok(component);
     }
+    // A read-only cache must not stop the run.
+    // SAFETY: `compiled` came from this engine's `precompile_component` just now.
+    Ok(unsafe { Component::deserialize(engine, &compiled) }?)
+}
+
+/// Writes `bytes` to `path` under a temporary name renamed into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
