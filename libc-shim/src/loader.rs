@@ -376,4 +376,4 @@ pub fn build_stack(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

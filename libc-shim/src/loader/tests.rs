@@ -10,7 +10,7 @@ use alloc::vec;
 /// An ELF64 x86-64 file of type `kind` with a text segment (RX, 0x40 bytes of code at
 /// `vaddr + 0x1000`) and a data segment (RW, "DATA" then 0x2000 bytes of bss), and optionally a
 /// `PT_INTERP`.
-fn elf(kind: u16, vaddr: u64, interp: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn elf(kind: u16, vaddr: u64, interp: Option<&[u8]>) -> Vec<u8> {
     let mut b = vec![0u8; 0x3000];
     b[..4].copy_from_slice(b"\x7fELF");
     b[4] = 2;

@@ -1,0 +1,563 @@
+//! Process start with `docker run` semantics, and the wasm32 entry point.
+//!
+//! The command is the image's Entrypoint followed by its Cmd; arguments given at run time (WASI
+//! args after argv[0]) replace Cmd. `OCI2WASM_ENTRYPOINT` in the WASI environment replaces the
+//! Entrypoint as `docker run --entrypoint` does (and, like it, drops the image's Cmd): its value
+//! is the elements separated by the ASCII unit separator `\x1f` (environment values cannot hold
+//! NUL), so a value without one is a one-element entrypoint and an empty value an empty one.
+//! Other WASI variables add to or override the image's Env; `OCI2WASM_*` variables configure the
+//! runtime (`OCI2WASM_STRACE=1` traces syscalls) and are not passed on. `PATH` defaults to
+//! Docker's, `HOSTNAME` is the container's hostname, and `HOME` comes from `/etc/passwd` for the
+//! image's User (`/root` for root, `/` for an unknown uid). A bare command name is looked up in
+//! `PATH`; `#!` scripts run their interpreter. WorkingDir is created if missing.
+//!
+//! Failures before the guest runs are [`StartError`]s with Docker's exit codes (125 the
+//! runtime, 126 not executable, 127 not found).
+
+use crate::abi::*;
+use crate::cpu::{Cpu, reg};
+use crate::fs::Vfs;
+use crate::fs::file::{FileKind, OpenFile};
+use crate::fs::node::{Body, Node};
+use crate::layout::{ConfigTag, config_records};
+use crate::loader::{LoadError, StackSetup, build_stack, load_program};
+use crate::mem::GuestMem;
+use crate::mm::{Grow, Mm, STACK_SIZE};
+use crate::platform::{Kind, Platform};
+use crate::process::{Cred, Executor, Process, Stop, run};
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// The image's run configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    pub entrypoint: Vec<Vec<u8>>,
+    pub cmd: Vec<Vec<u8>>,
+    pub env: Vec<Vec<u8>>,
+    pub workdir: Option<Vec<u8>>,
+    pub user: Option<Vec<u8>>,
+    pub hostname: Option<Vec<u8>>,
+}
+
+impl RunConfig {
+    pub fn parse(bytes: &[u8]) -> RunConfig {
+        let mut c = RunConfig::default();
+        for (tag, body) in config_records(bytes) {
+            let v = body.to_vec();
+            match tag {
+                ConfigTag::Entrypoint => c.entrypoint.push(v),
+                ConfigTag::Cmd => c.cmd.push(v),
+                ConfigTag::Env => c.env.push(v),
+                ConfigTag::WorkingDir => c.workdir = Some(v),
+                ConfigTag::User => c.user = Some(v),
+                ConfigTag::Hostname => c.hostname = Some(v),
+            }
+        }
+        c
+    }
+}
+
+/// Why the guest could not be started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartError {
+    NoCommand,
+    NotFound(Vec<u8>),
+    NotExecutable(Vec<u8>),
+    NoUser(Vec<u8>),
+    Load(Vec<u8>, LoadError),
+    Image(String),
+}
+
+impl StartError {
+    /// Docker's exit status for this failure.
+    pub fn status(&self) -> i32 {
+        match self {
+            StartError::NotFound(_) => 127,
+            StartError::NotExecutable(_) => 126,
+            _ => 125,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match self {
+            StartError::NoCommand => String::from("oci2wasm: no command specified"),
+            StartError::NotFound(c) => format!(
+                "oci2wasm: exec: \"{}\": executable file not found in $PATH",
+                s(c)
+            ),
+            StartError::NotExecutable(c) => {
+                format!("oci2wasm: exec: \"{}\": permission denied", s(c))
+            }
+            StartError::NoUser(u) => format!(
+                "oci2wasm: unable to find user {}: no matching entries in passwd file",
+                s(u)
+            ),
+            StartError::Load(c, e) => format!("oci2wasm: exec: \"{}\": {e}", s(c)),
+            StartError::Image(m) => format!("oci2wasm: {m}"),
+        }
+    }
+}
+
+/// Docker's default `PATH`.
+pub const DEFAULT_PATH: &[u8] =
+    b"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What to run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Launch {
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    pub workdir: Vec<u8>,
+    pub cred: Cred,
+    pub hostname: Vec<u8>,
+    pub strace: bool,
+}
+
+fn env_get<'a>(env: &'a [Vec<u8>], key: &[u8]) -> Option<&'a [u8]> {
+    env.iter()
+        .find_map(|e| e.strip_prefix(key)?.strip_prefix(b"="))
+}
+
+fn env_set(env: &mut Vec<Vec<u8>>, entry: &[u8]) {
+    let key = entry.split(|&b| b == b'=').next().unwrap_or_default();
+    env.retain(|e| e.split(|&b| b == b'=').next() != Some(key));
+    env.push(entry.to_vec());
+}
+
+/// A whole file of the filesystem, if it is a regular file.
+pub fn read_file(vfs: &Vfs, p: &mut dyn Platform, path: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let w = vfs.walk(p, &[], path, true).ok()?;
+    let data = match w.node() {
+        Node::Lower(i) if i.kind() == Kind::File => vfs.image.file_data(i).to_vec(),
+        Node::Upper(u) => match &u.borrow().body {
+            Body::File(d) => d.clone(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((data, crate::fs::path_string(&w.names)))
+}
+
+/// Resolves the image's User against `/etc/passwd` and `/etc/group`: (uid, gid, home).
+fn resolve_user(
+    vfs: &Vfs,
+    p: &mut dyn Platform,
+    user: Option<&[u8]>,
+) -> Result<(u32, u32, Vec<u8>), StartError> {
+    let passwd = read_file(vfs, p, b"/etc/passwd")
+        .map(|f| f.0)
+        .unwrap_or_default();
+    let group = read_file(vfs, p, b"/etc/group")
+        .map(|f| f.0)
+        .unwrap_or_default();
+    let fields = |line: &[u8]| {
+        line.split(|&b| b == b':')
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>()
+    };
+    let num = |s: &[u8]| core::str::from_utf8(s).ok()?.parse::<u32>().ok();
+    let spec = user.filter(|u| !u.is_empty()).unwrap_or(b"0");
+    let mut parts = spec.splitn(2, |&b| b == b':');
+    let (u, g) = (parts.next().unwrap_or_default(), parts.next());
+    let entry = passwd
+        .split(|&b| b == b'\n')
+        .map(fields)
+        .find(|f| f.len() >= 6 && (f[0] == u || num(&f[2]) == num(u) && num(u).is_some()));
+    let (uid, mut gid, home) = match (&entry, num(u)) {
+        (Some(f), _) => (
+            num(&f[2]).unwrap_or(0),
+            num(&f[3]).unwrap_or(0),
+            f[5].clone(),
+        ),
+        (None, Some(uid)) => (
+            uid,
+            0,
+            if uid == 0 {
+                b"/root".to_vec()
+            } else {
+                b"/".to_vec()
+            },
+        ),
+        (None, None) => return Err(StartError::NoUser(u.to_vec())),
+    };
+    if let Some(g) = g {
+        gid = match num(g) {
+            Some(n) => n,
+            None => group
+                .split(|&b| b == b'\n')
+                .map(fields)
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .and_then(|f| num(&f[2]))
+                .ok_or_else(|| StartError::NoUser(spec.to_vec()))?,
+        };
+    }
+    Ok((uid, gid, home))
+}
+
+/// Applies `docker run` semantics to the image config and the runner's args and environment.
+pub fn plan(
+    cfg: &RunConfig,
+    args: &[Vec<u8>],
+    env: &[Vec<u8>],
+    vfs: &Vfs,
+    p: &mut dyn Platform,
+) -> Result<Launch, StartError> {
+    let mut entrypoint = cfg.entrypoint.clone();
+    let mut cmd = cfg.cmd.clone();
+    if let Some(ep) = env_get(env, b"OCI2WASM_ENTRYPOINT") {
+        entrypoint = if ep.is_empty() {
+            Vec::new()
+        } else {
+            ep.split(|&b| b == 0x1f).map(<[u8]>::to_vec).collect()
+        };
+        cmd.clear();
+    }
+    if args.len() > 1 {
+        cmd = args[1..].to_vec();
+    }
+    let argv: Vec<Vec<u8>> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        return Err(StartError::NoCommand);
+    }
+    let (uid, gid, home) = resolve_user(vfs, p, cfg.user.as_deref())?;
+    let hostname = cfg
+        .hostname
+        .clone()
+        .unwrap_or_else(|| b"localhost".to_vec());
+    let mut envp: Vec<Vec<u8>> = Vec::new();
+    env_set(&mut envp, DEFAULT_PATH);
+    env_set(&mut envp, &[b"HOSTNAME=", &hostname[..]].concat());
+    for e in &cfg.env {
+        env_set(&mut envp, e);
+    }
+    for e in env.iter().filter(|e| !e.starts_with(b"OCI2WASM_")) {
+        env_set(&mut envp, e);
+    }
+    if env_get(&envp, b"HOME").is_none() {
+        env_set(&mut envp, &[b"HOME=", &home[..]].concat());
+    }
+    Ok(Launch {
+        argv,
+        envp,
+        workdir: cfg
+            .workdir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| b"/".to_vec()),
+        cred: Cred {
+            uid,
+            gid,
+            euid: uid,
+            egid: gid,
+        },
+        hostname,
+        strace: env_get(env, b"OCI2WASM_STRACE") == Some(b"1"),
+    })
+}
+
+/// Finds the executable for `argv[0]`: a path as given, or a bare name through `PATH`.
+pub fn find_command(
+    vfs: &Vfs,
+    p: &mut dyn Platform,
+    cmd: &[u8],
+    path: &[u8],
+) -> Result<Vec<u8>, StartError> {
+    let is_exec = |vfs: &Vfs, p: &mut dyn Platform, c: &[u8]| -> Option<bool> {
+        let w = vfs.walk(p, &[], c, true).ok()?;
+        let st = vfs.stat(w.node());
+        Some(w.node().kind() == Kind::File && st.mode & 0o111 != 0)
+    };
+    if cmd.contains(&b'/') {
+        let abs = if cmd.starts_with(b"/") {
+            cmd.to_vec()
+        } else {
+            [&crate::fs::path_string(&vfs.cwd)[..], b"/", cmd].concat()
+        };
+        return match is_exec(vfs, p, &abs) {
+            Some(true) => Ok(abs),
+            Some(false) => Err(StartError::NotExecutable(cmd.to_vec())),
+            None => Err(StartError::NotFound(cmd.to_vec())),
+        };
+    }
+    for dir in path.split(|&b| b == b':').filter(|d| !d.is_empty()) {
+        let cand = [dir, b"/", cmd].concat();
+        if is_exec(vfs, p, &cand) == Some(true) {
+            return Ok(cand);
+        }
+    }
+    Err(StartError::NotFound(cmd.to_vec()))
+}
+
+/// Loads the program of `launch` into a new process: filesystem state, stdio, memory, stack and
+/// registers.
+pub fn boot(
+    launch: &Launch,
+    mut vfs: Vfs,
+    mut mm: Mm,
+    mem: &mut GuestMem,
+    p: &mut dyn Platform,
+) -> Result<(Process, Cpu), StartError> {
+    vfs.uid = launch.cred.euid;
+    vfs.gid = launch.cred.egid;
+    if vfs.chdir(p, &launch.workdir).is_err() {
+        let mut dir = Vec::new();
+        for c in crate::fs::components(&launch.workdir) {
+            dir.extend_from_slice(b"/");
+            dir.extend_from_slice(c);
+            let _ = vfs.mkdir(p, at::FDCWD.into(), &dir, 0o755);
+        }
+        vfs.chdir(p, &launch.workdir).map_err(|e| {
+            StartError::Image(format!(
+                "cannot enter working directory: {}",
+                errno_message(e)
+            ))
+        })?;
+    }
+    for fd in 0..3u32 {
+        let f = OpenFile::new(
+            FileKind::Stdio(fd),
+            if fd == 0 { o::RDONLY } else { o::WRONLY },
+            Vec::new(),
+        );
+        vfs.fds
+            .install(f, false)
+            .map_err(|_| StartError::Image(String::from("no fds")))?;
+    }
+    let path = env_get(&launch.envp, b"PATH")
+        .unwrap_or(&DEFAULT_PATH[5..])
+        .to_vec();
+    let mut argv = launch.argv.clone();
+    let mut exe_path = find_command(&vfs, p, &argv[0], &path)?;
+    // `#!` scripts: the interpreter runs with the script's path (at most four levels).
+    let mut file = Vec::new();
+    for _ in 0..4 {
+        let (data, canon) =
+            read_file(&vfs, p, &exe_path).ok_or_else(|| StartError::NotFound(argv[0].clone()))?;
+        if !data.starts_with(b"#!") {
+            file = data;
+            vfs.exe = canon;
+            break;
+        }
+        let line = data[2..].split(|&b| b == b'\n').next().unwrap_or_default();
+        let mut words = line
+            .splitn(2, |&b| b == b' ' || b == b'\t')
+            .map(|w| w.trim_ascii().to_vec())
+            .filter(|w| !w.is_empty());
+        let interp = words
+            .next()
+            .ok_or_else(|| StartError::NotExecutable(exe_path.clone()))?;
+        let mut new = alloc::vec![interp.clone()];
+        new.extend(words);
+        new.push(exe_path.clone());
+        new.extend(argv.drain(1..));
+        argv = new;
+        exe_path = find_command(&vfs, p, &interp, &path)?;
+    }
+    if file.is_empty() {
+        return Err(StartError::NotExecutable(exe_path));
+    }
+    let name = vfs.exe.clone();
+    let (exe, interp, entry) = {
+        let vfs_ref = &vfs;
+        let mut open_interp = |ip: &[u8]| read_file(vfs_ref, &mut *p, ip);
+        load_program(&mut mm, mem, &file, &name, &mut open_interp)
+            .map_err(|e| StartError::Load(argv[0].clone(), e))?
+    };
+    let top = mm
+        .map_stack(mem, STACK_SIZE)
+        .map_err(|_| StartError::Image(String::from("no room for the stack")))?;
+    let mut random = [0u8; 16];
+    p.random(&mut random);
+    let setup = StackSetup {
+        argv: &argv,
+        envp: &launch.envp,
+        execfn: &exe_path,
+        exe,
+        interp,
+        uid: launch.cred.uid,
+        gid: launch.cred.gid,
+        random,
+    };
+    let sp =
+        build_stack(&mut mm, mem, top, &setup).map_err(|e| StartError::Load(argv[0].clone(), e))?;
+    let join = |v: &[Vec<u8>]| {
+        v.iter()
+            .flat_map(|a| a.iter().copied().chain([0]))
+            .collect::<Vec<u8>>()
+    };
+    vfs.cmdline = join(&argv);
+    vfs.environ = join(&launch.envp);
+    let start_ns = p.now(crate::platform::Clock::Monotonic);
+    let mut proc = Process::new(vfs, mm, start_ns);
+    proc.cred = launch.cred;
+    proc.hostname = launch.hostname.clone();
+    proc.strace = launch.strace;
+    proc.comm = argv[0]
+        .rsplit(|&b| b == b'/')
+        .next()
+        .unwrap_or_default()
+        .iter()
+        .take(15)
+        .copied()
+        .collect();
+    let mut cpu = Cpu::default();
+    cpu.rip = entry;
+    cpu.gpr[reg::RSP] = sp;
+    Ok((proc, cpu))
+}
+
+/// Starts and runs the guest; returns the exit status.
+pub fn main<E: Executor>(
+    p: &mut dyn Platform,
+    image: &'static [u8],
+    config: &[u8],
+    mem: &mut GuestMem,
+    grow: Box<dyn Grow>,
+    limit: u64,
+    exec: &mut E,
+) -> i32 {
+    let image = match vfs_pack::Image::parse_unchecked(image) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = p.write(
+                2,
+                format!("oci2wasm: corrupt filesystem image: {e}\n").as_bytes(),
+            );
+            return 125;
+        }
+    };
+    let vfs = Vfs::new(image, p);
+    let cfg = RunConfig::parse(config);
+    let (args, env) = (p.args(), p.env());
+    let started =
+        plan(&cfg, &args, &env, &vfs, p).and_then(|l| boot(&l, vfs, Mm::new(grow, limit), mem, p));
+    match started {
+        Ok((mut proc, mut cpu)) => run(&mut proc, &mut cpu, mem, p, exec),
+        Err(e) => {
+            let _ = p.write(2, format!("{}\n", e.message()).as_bytes());
+            e.status()
+        }
+    }
+}
+
+/// The interpreter as the executor.
+#[derive(Debug)]
+pub struct InterpExecutor(pub crate::interp::Interp);
+
+impl Executor for InterpExecutor {
+    fn run(&mut self, cpu: &mut Cpu, mem: &mut GuestMem, budget: u64) -> Stop {
+        use crate::interp::Exit;
+        match self.0.run(cpu, mem, budget) {
+            Exit::Syscall => Stop::Syscall,
+            Exit::Fault {
+                signal,
+                addr,
+                write,
+            } => Stop::Fault {
+                signal,
+                addr,
+                write,
+            },
+            Exit::InvalidOpcode => Stop::InvalidOpcode,
+            Exit::DivideError => Stop::DivideError,
+            Exit::Breakpoint => Stop::Breakpoint,
+            Exit::Halt => Stop::Halt,
+            Exit::BudgetExhausted => Stop::BudgetExhausted,
+        }
+    }
+    fn invalidate(&mut self, addr: u64, len: u64) {
+        self.0.invalidate(addr, len);
+    }
+    fn rflags(cpu: &Cpu) -> u64 {
+        crate::interp::rflags(cpu)
+    }
+    fn set_rflags(cpu: &mut Cpu, v: u64) {
+        crate::interp::set_rflags(cpu, v);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use crate::layout::{MAGIC, OCI2WASM_LAYOUT};
+    use crate::mem::GuestMem;
+    use crate::mm::LinearMemory;
+    use crate::platform::Platform;
+    use crate::platform::wasi::Wasi;
+    use alloc::boxed::Box;
+
+    /// The command entry point: runs the composed image's program and exits with its status.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn _start() {
+        let mut p = Wasi;
+        // SAFETY: a plain read of the exported static; volatile because `compose` overwrites its
+        // bytes after compilation.
+        let layout = unsafe { core::ptr::read_volatile(&raw const OCI2WASM_LAYOUT) };
+        if layout.magic != MAGIC {
+            let _ = p.write(
+                2,
+                b"oci2wasm: this runtime has no image (it was not composed)\n",
+            );
+            p.exit(125);
+        }
+        // SAFETY: `compose` placed the filesystem and the config at these linear addresses, in
+        // data segments nothing writes to.
+        let (image, config) = unsafe {
+            (
+                core::slice::from_raw_parts(
+                    layout.fs_offset as usize as *const u8,
+                    layout.fs_len as usize,
+                ),
+                core::slice::from_raw_parts(
+                    layout.config_offset as usize as *const u8,
+                    layout.config_len as usize,
+                ),
+            )
+        };
+        let guest_base = u64::from(layout.guest_base);
+        let size = core::arch::wasm32::memory_size(0) as u64 * 65536;
+        // SAFETY: the guest window `[guest_base, size)` is linear memory that only the runtime's
+        // guest accesses (through this GuestMem) use.
+        let mut mem = unsafe {
+            GuestMem::new(
+                guest_base as usize as *mut u8,
+                size.saturating_sub(guest_base),
+            )
+        };
+        let mut exec = super::InterpExecutor(crate::interp::Interp::new());
+        let grow = Box::new(LinearMemory { guest_base });
+        let status = super::main(
+            &mut p,
+            image,
+            config,
+            &mut mem,
+            grow,
+            (1 << 32) - guest_base,
+            &mut exec,
+        );
+        p.exit(status)
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+        struct Buf([u8; 512], usize);
+        impl core::fmt::Write for Buf {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                let n = s.len().min(self.0.len() - self.1);
+                self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+                self.1 += n;
+                Ok(())
+            }
+        }
+        let mut b = Buf([0; 512], 0);
+        let _ = core::fmt::write(&mut b, format_args!("oci2wasm: runtime panic: {info}\n"));
+        let mut p = Wasi;
+        let _ = p.write(2, &b.0[..b.1]);
+        p.exit(134)
+    }
+}
+
+#[cfg(test)]
+mod tests;
