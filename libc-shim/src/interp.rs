@@ -15,7 +15,10 @@ mod decode;
 mod difftest_int;
 #[cfg(test)]
 mod difftest_sse;
+#[cfg(test)]
+mod difftest_x87;
 mod exec;
+mod f80;
 mod flags;
 mod muldiv;
 mod operand;
@@ -27,6 +30,7 @@ mod string;
 mod system;
 #[cfg(test)]
 mod testing;
+mod x87;
 
 pub use flags::{rflags, set_rflags};
 

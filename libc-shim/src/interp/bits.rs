@@ -53,7 +53,11 @@ pub(crate) fn scan(c: &mut Ctx, m: M) -> Step {
                 c.cpu.flags.update(ZF, ZF);
                 return Ok(());
             }
-            let r = if m == M::Bsf { v.trailing_zeros() } else { 63 - v.leading_zeros() };
+            let r = if m == M::Bsf {
+                v.trailing_zeros()
+            } else {
+                63 - v.leading_zeros()
+            };
             c.write_op(0, r as u64)?;
             c.cpu.flags.update(ZF, 0);
         }
@@ -66,7 +70,7 @@ pub(crate) fn scan(c: &mut Ctx, m: M) -> Step {
                 v.leading_zeros() - (64 - bits)
             };
             c.write_op(0, r as u64)?;
-            let f = (v == 0) as u64 * CF | (r == 0) as u64 * ZF;
+            let f = ((v == 0) as u64 * CF) | ((r == 0) as u64 * ZF);
             c.cpu.flags.update(CF | ZF, f);
         }
         _ => {
@@ -91,7 +95,11 @@ pub(crate) fn bswap(c: &mut Ctx) -> Step {
 
 /// movbe: a load or store with the bytes reversed.
 pub(crate) fn movbe(c: &mut Ctx) -> Step {
-    let size = if c.is_mem(0) { c.op_size(1) } else { c.op_size(0) };
+    let size = if c.is_mem(0) {
+        c.op_size(1)
+    } else {
+        c.op_size(0)
+    };
     let v = c.read_op(1)?;
     let r = v.swap_bytes() >> (64 - size * 8);
     c.write_op(0, r)
@@ -108,7 +116,11 @@ pub(crate) fn bmi1(c: &mut Ctx, m: M) -> Step {
             let ctl = c.read_op(2)?;
             let (start, len) = ((ctl & 0xff) as u32, ((ctl >> 8) & 0xff) as u32);
             let v = if start >= bits { 0 } else { src >> start };
-            let v = if len >= 64 { v } else { v & ((1u64 << len) - 1) };
+            let v = if len >= 64 {
+                v
+            } else {
+                v & ((1u64 << len) - 1)
+            };
             (v, false)
         }
         _ => {

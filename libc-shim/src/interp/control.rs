@@ -142,7 +142,11 @@ pub(crate) fn pushf(c: &mut Ctx) -> Step {
 pub(crate) fn popf(c: &mut Ctx) -> Step {
     let size = stack_size(c);
     let v = c.pop(size)?;
-    let v = if size == 2 { (rflags(c.cpu) & !0xffff) | v } else { v };
+    let v = if size == 2 {
+        (rflags(c.cpu) & !0xffff) | v
+    } else {
+        v
+    };
     set_rflags(c.cpu, v);
     Ok(())
 }

@@ -140,7 +140,11 @@ pub(crate) fn cbw(c: &mut Ctx, size: u32) -> Step {
 /// cwd/cdq/cqo: fills the data register with the accumulator's sign.
 pub(crate) fn cwd(c: &mut Ctx, size: u32) -> Step {
     let a = c.reg(acc(size));
-    let v = if a & (1 << (size * 8 - 1)) != 0 { u64::MAX } else { 0 };
+    let v = if a & (1 << (size * 8 - 1)) != 0 {
+        u64::MAX
+    } else {
+        0
+    };
     let d = match size {
         2 => Register::DX,
         4 => Register::EDX,

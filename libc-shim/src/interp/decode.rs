@@ -117,8 +117,7 @@ impl Cache {
     pub(crate) fn invalidate(&mut self, addr: u64, len: u64) {
         let end = addr.saturating_add(len);
         for e in &mut self.entries {
-            if e.addr != EMPTY && e.addr < end && e.addr.saturating_add(e.ins.len() as u64) > addr
-            {
+            if e.addr != EMPTY && e.addr < end && e.addr.saturating_add(e.ins.len() as u64) > addr {
                 e.addr = EMPTY;
             }
         }

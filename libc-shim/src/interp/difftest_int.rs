@@ -17,10 +17,22 @@ type Snip = Box<dyn Fn(&mut CodeAssembler) -> Result<(), IcedError>>;
 macro_rules! sized2 {
     ($op:ident) => {
         [
-            (concat!(stringify!($op), " al,bl"), Box::new(|a: &mut CodeAssembler| a.$op(al, bl)) as Snip),
-            (concat!(stringify!($op), " ax,bx"), Box::new(|a: &mut CodeAssembler| a.$op(ax, bx))),
-            (concat!(stringify!($op), " eax,ebx"), Box::new(|a: &mut CodeAssembler| a.$op(eax, ebx))),
-            (concat!(stringify!($op), " rax,rbx"), Box::new(|a: &mut CodeAssembler| a.$op(rax, rbx))),
+            (
+                concat!(stringify!($op), " al,bl"),
+                Box::new(|a: &mut CodeAssembler| a.$op(al, bl)) as Snip,
+            ),
+            (
+                concat!(stringify!($op), " ax,bx"),
+                Box::new(|a: &mut CodeAssembler| a.$op(ax, bx)),
+            ),
+            (
+                concat!(stringify!($op), " eax,ebx"),
+                Box::new(|a: &mut CodeAssembler| a.$op(eax, ebx)),
+            ),
+            (
+                concat!(stringify!($op), " rax,rbx"),
+                Box::new(|a: &mut CodeAssembler| a.$op(rax, rbx)),
+            ),
         ]
     };
 }
@@ -29,9 +41,18 @@ macro_rules! sized2 {
 macro_rules! wide2 {
     ($op:ident) => {
         [
-            (concat!(stringify!($op), " ax,bx"), Box::new(|a: &mut CodeAssembler| a.$op(ax, bx)) as Snip),
-            (concat!(stringify!($op), " eax,ebx"), Box::new(|a: &mut CodeAssembler| a.$op(eax, ebx))),
-            (concat!(stringify!($op), " rax,rbx"), Box::new(|a: &mut CodeAssembler| a.$op(rax, rbx))),
+            (
+                concat!(stringify!($op), " ax,bx"),
+                Box::new(|a: &mut CodeAssembler| a.$op(ax, bx)) as Snip,
+            ),
+            (
+                concat!(stringify!($op), " eax,ebx"),
+                Box::new(|a: &mut CodeAssembler| a.$op(eax, ebx)),
+            ),
+            (
+                concat!(stringify!($op), " rax,rbx"),
+                Box::new(|a: &mut CodeAssembler| a.$op(rax, rbx)),
+            ),
         ]
     };
 }
@@ -101,7 +122,10 @@ fn alu_unops_and_immediates() {
     v.push(("or ah,bh", Box::new(|a| a.or(ah, bh))));
     v.push(("xor spl,dil", Box::new(|a| a.xor(r8b, dil))));
     v.push(("add bh,al", Box::new(|a| a.add(bh, al))));
-    v.push(("mov rax,imm64", Box::new(|a| a.mov(rax, 0x1122_3344_5566_7788u64))));
+    v.push((
+        "mov rax,imm64",
+        Box::new(|a| a.mov(rax, 0x1122_3344_5566_7788u64)),
+    ));
     v.push(("mov eax,-1", Box::new(|a| a.mov(eax, -1))));
     v.push(("mov rax,-1 (imm32)", Box::new(|a| a.mov(rax, -1i64))));
     v.push(("movzx eax,bl", Box::new(|a| a.movzx(eax, bl))));
@@ -109,8 +133,14 @@ fn alu_unops_and_immediates() {
     v.push(("movsx eax,bh", Box::new(|a| a.movsx(eax, bh))));
     v.push(("movsx rax,bx", Box::new(|a| a.movsx(rax, bx))));
     v.push(("movsxd rax,ebx", Box::new(|a| a.movsxd(rax, ebx))));
-    v.push(("lea", Box::new(|a| a.lea(rax, qword_ptr(rax + rbx * 4 - 8)))));
-    v.push(("lea32", Box::new(|a| a.lea(eax, dword_ptr(rax + rbx * 8 + 0x7fff_ffff)))));
+    v.push((
+        "lea",
+        Box::new(|a| a.lea(rax, qword_ptr(rax + rbx * 4 - 8))),
+    ));
+    v.push((
+        "lea32",
+        Box::new(|a| a.lea(eax, dword_ptr(rax + rbx * 8 + 0x7fff_ffff))),
+    ));
     v.push(("cbw", Box::new(|a| a.cbw())));
     v.push(("cwde", Box::new(|a| a.cwde())));
     v.push(("cdqe", Box::new(|a| a.cdqe())));
@@ -124,25 +154,34 @@ fn alu_unops_and_immediates() {
     v.push(("lahf", Box::new(|a| a.lahf())));
     v.push(("sahf", Box::new(|a| a.sahf())));
     v.push(("cmc", Box::new(|a| a.cmc())));
-    v.push(("clc;stc", Box::new(|a| {
-        a.clc()?;
-        a.stc()
-    })));
-    v.push(("std;cld", Box::new(|a| {
-        a.std()?;
-        a.pushfq()?;
-        a.pop(rdx)?;
-        a.cld()
-    })));
-    v.push(("pushf/popf", Box::new(|a| {
-        a.and(rbx, 0xcd5)?;
-        a.push(rbx)?;
-        a.popfq()?;
-        a.pushfq()?;
-        a.pop(rdx)?;
-        a.and(rdx, 0xcd5)?;
-        a.cld()
-    })));
+    v.push((
+        "clc;stc",
+        Box::new(|a| {
+            a.clc()?;
+            a.stc()
+        }),
+    ));
+    v.push((
+        "std;cld",
+        Box::new(|a| {
+            a.std()?;
+            a.pushfq()?;
+            a.pop(rdx)?;
+            a.cld()
+        }),
+    ));
+    v.push((
+        "pushf/popf",
+        Box::new(|a| {
+            a.and(rbx, 0xcd5)?;
+            a.push(rbx)?;
+            a.popfq()?;
+            a.pushfq()?;
+            a.pop(rdx)?;
+            a.and(rdx, 0xcd5)?;
+            a.cld()
+        }),
+    ));
     v.push(("andn", Box::new(|a| a.andn(rax, rbx, rcx))));
     v.push(("blsr", Box::new(|a| a.blsr(rax, rbx))));
     v.push(("blsi", Box::new(|a| a.blsi(eax, ebx))));
@@ -155,47 +194,56 @@ fn alu_unops_and_immediates() {
 #[test]
 fn cmov_setcc_jcc() {
     let mut v: Vec<(&str, Snip)> = Vec::new();
-    v.push(("cmp;setcc all", Box::new(|a| {
-        a.cmp(rax, rbx)?;
-        a.seto(cl)?;
-        a.setb(ch)?;
-        a.sete(dl)?;
-        a.setbe(dh)?;
-        a.sets(sil)?;
-        a.setp(dil)?;
-        a.setl(r8b)?;
-        a.setle(r9b)?;
-        a.setno(r10b)?;
-        a.setae(r11b)?;
-        a.setne(r12b)?;
-        a.seta(r13b)?;
-        a.setns(r14b)?;
-        a.setnp(r15b)?;
-        a.setge(bl)?;
-        a.setg(bh)
-    })));
-    v.push(("cmp32;cmov", Box::new(|a| {
-        a.cmp(eax, ebx)?;
-        a.cmovl(ecx, eax)?;
-        a.cmovg(edx, ebx)?;
-        a.cmove(rsi, rax)?;
-        a.cmovne(rdi, rbx)?;
-        a.cmovb(r8w, ax)?;
-        a.cmova(r9, rbx)
-    })));
-    v.push(("sub8;jcc", Box::new(|a| {
-        let mut l1 = a.create_label();
-        let mut l2 = a.create_label();
-        a.sub(al, bl)?;
-        a.mov(ecx, 0)?;
-        a.jle(l1)?;
-        a.mov(ecx, 1)?;
-        a.set_label(&mut l1)?;
-        a.jo(l2)?;
-        a.add(ecx, 2)?;
-        a.set_label(&mut l2)?;
-        a.nop()
-    })));
+    v.push((
+        "cmp;setcc all",
+        Box::new(|a| {
+            a.cmp(rax, rbx)?;
+            a.seto(cl)?;
+            a.setb(ch)?;
+            a.sete(dl)?;
+            a.setbe(dh)?;
+            a.sets(sil)?;
+            a.setp(dil)?;
+            a.setl(r8b)?;
+            a.setle(r9b)?;
+            a.setno(r10b)?;
+            a.setae(r11b)?;
+            a.setne(r12b)?;
+            a.seta(r13b)?;
+            a.setns(r14b)?;
+            a.setnp(r15b)?;
+            a.setge(bl)?;
+            a.setg(bh)
+        }),
+    ));
+    v.push((
+        "cmp32;cmov",
+        Box::new(|a| {
+            a.cmp(eax, ebx)?;
+            a.cmovl(ecx, eax)?;
+            a.cmovg(edx, ebx)?;
+            a.cmove(rsi, rax)?;
+            a.cmovne(rdi, rbx)?;
+            a.cmovb(r8w, ax)?;
+            a.cmova(r9, rbx)
+        }),
+    ));
+    v.push((
+        "sub8;jcc",
+        Box::new(|a| {
+            let mut l1 = a.create_label();
+            let mut l2 = a.create_label();
+            a.sub(al, bl)?;
+            a.mov(ecx, 0)?;
+            a.jle(l1)?;
+            a.mov(ecx, 1)?;
+            a.set_label(&mut l1)?;
+            a.jo(l2)?;
+            a.add(ecx, 2)?;
+            a.set_label(&mut l2)?;
+            a.nop()
+        }),
+    ));
     let n = run_pairs(v, FLAGS);
     std::eprintln!("cmov_setcc_jcc: {n} cases");
 }
@@ -271,8 +319,7 @@ fn shifts_and_rotates() {
 
 #[test]
 fn mul_div() {
-    let mut v: Vec<(&str, Snip)> = Vec::new();
-    v.push(("mul bl", Box::new(|a| a.mul(bl))));
+    let mut v: Vec<(&str, Snip)> = std::vec![("mul bl", Box::new(|a| a.mul(bl)))];
     v.push(("mul bx", Box::new(|a| a.mul(bx))));
     v.push(("mul ebx", Box::new(|a| a.mul(ebx))));
     v.push(("mul rbx", Box::new(|a| a.mul(rbx))));
@@ -284,7 +331,10 @@ fn mul_div() {
     v.push(("imul eax,ebx", Box::new(|a| a.imul_2(eax, ebx))));
     v.push(("imul rax,rbx", Box::new(|a| a.imul_2(rax, rbx))));
     v.push(("imul rax,rbx,-3", Box::new(|a| a.imul_3(rax, rbx, -3))));
-    v.push(("imul ecx,ebx,0x12345", Box::new(|a| a.imul_3(ecx, ebx, 0x12345))));
+    v.push((
+        "imul ecx,ebx,0x12345",
+        Box::new(|a| a.imul_3(ecx, ebx, 0x12345)),
+    ));
     let n = run_pairs(v, CF | OF | DF);
     let mut n2 = 0;
     let divs: [(&str, Snip, u32, bool); 8] = [
@@ -309,7 +359,11 @@ fn mul_div() {
                         n2 += 1;
                     } else {
                         let (_, exit) = super::testing::run_interp(&code, &s);
-                        assert_eq!(exit, super::Exit::DivideError, "{name} {a:#x} {d:#x} / {b:#x}");
+                        assert_eq!(
+                            exit,
+                            super::Exit::DivideError,
+                            "{name} {a:#x} {d:#x} / {b:#x}"
+                        );
                     }
                 }
             }
@@ -327,24 +381,32 @@ fn bit_ops() {
     v.extend(wide2!(btc));
     v.push(("bt eax,13", Box::new(|a| a.bt(eax, 13))));
     v.push(("btc rax,63", Box::new(|a| a.btc(rax, 63))));
-    v.push(("bts [rsi],rbx", Box::new(|a| {
-        a.and(rbx, 0xfff)?;
-        a.sub(rbx, 0x800)?;
-        a.bts(qword_ptr(rsi + 0x400), rbx)
-    })));
-    v.push(("btr [rsi],ebx", Box::new(|a| {
-        a.and(ebx, 0xfff)?;
-        a.sub(ebx, 0x800)?;
-        a.btr(dword_ptr(rsi + 0x400), ebx)
-    })));
-    v.push(("btc [rsi],bx", Box::new(|a| {
-        a.and(ebx, 0xfff)?;
-        a.btc(word_ptr(rsi + 0x400), bx)
-    })));
+    v.push((
+        "bts [rsi],rbx",
+        Box::new(|a| {
+            a.and(rbx, 0xfff)?;
+            a.sub(rbx, 0x800)?;
+            a.bts(qword_ptr(rsi + 0x400), rbx)
+        }),
+    ));
+    v.push((
+        "btr [rsi],ebx",
+        Box::new(|a| {
+            a.and(ebx, 0xfff)?;
+            a.sub(ebx, 0x800)?;
+            a.btr(dword_ptr(rsi + 0x400), ebx)
+        }),
+    ));
+    v.push((
+        "btc [rsi],bx",
+        Box::new(|a| {
+            a.and(ebx, 0xfff)?;
+            a.btc(word_ptr(rsi + 0x400), bx)
+        }),
+    ));
     v.push(("bt [rsi],35", Box::new(|a| a.bt(dword_ptr(rsi), 35))));
     let n = run_pairs(v, CF | DF);
-    let mut v: Vec<(&str, Snip)> = Vec::new();
-    v.push(("bsf", Box::new(|a| a.bsf(rax, rbx))));
+    let mut v: Vec<(&str, Snip)> = std::vec![("bsf", Box::new(|a| a.bsf(rax, rbx)))];
     v.push(("bsr", Box::new(|a| a.bsr(rax, rbx))));
     v.push(("bsf32", Box::new(|a| a.bsf(eax, ebx))));
     v.push(("bsr16", Box::new(|a| a.bsr(ax, bx))));
@@ -354,11 +416,14 @@ fn bit_ops() {
     v.push(("lzcnt", Box::new(|a| a.lzcnt(rax, rbx))));
     v.push(("tzcnt32", Box::new(|a| a.tzcnt(eax, ebx))));
     v.push(("lzcnt16", Box::new(|a| a.lzcnt(ax, bx))));
-    v.push(("movbe", Box::new(|a| {
-        a.movbe(dword_ptr(rsi), ebx)?;
-        a.movbe(ax, word_ptr(rsi + 1))?;
-        a.movbe(rcx, qword_ptr(rsi + 3))
-    })));
+    v.push((
+        "movbe",
+        Box::new(|a| {
+            a.movbe(dword_ptr(rsi), ebx)?;
+            a.movbe(ax, word_ptr(rsi + 1))?;
+            a.movbe(rcx, qword_ptr(rsi + 3))
+        }),
+    ));
     let n = n + run_pairs(v, ZF | CF | DF);
     std::eprintln!("bit_ops: {n} cases");
 }
@@ -366,96 +431,120 @@ fn bit_ops() {
 #[test]
 fn memory_stack_and_strings() {
     let mut v: Vec<(&str, Snip)> = Vec::new();
-    v.push(("add [rsi+rbx*1],al", Box::new(|a| {
-        a.and(rbx, 0xff)?;
-        a.add(byte_ptr(rsi + rbx + 3), al)?;
-        a.sub(qword_ptr(rsi + rbx * 8), rax)?;
-        a.adc(word_ptr(rdi - 2), 0x1234)?;
-        a.xor(dword_ptr(rbp), eax)?;
-        a.neg(qword_ptr(rdi))?;
-        a.shl(dword_ptr(rsi + 8), 3)?;
-        a.rcr(byte_ptr(rsi + 9), 1)
-    })));
-    v.push(("rip-relative", Box::new(|a| {
-        a.mov(rcx, qword_ptr(DATA + 0x40))?;
-        a.lea(rdx, qword_ptr(DATA + 0x80))?;
-        a.add(qword_ptr(rdx), rax)
-    })));
-    v.push(("push/pop/call/ret", Box::new(|a| {
-        let mut f = a.create_label();
-        let mut done = a.create_label();
-        a.push(rax)?;
-        a.push(-5)?;
-        a.push(word_ptr(rsi))?;
-        a.pop(cx)?;
-        a.pop(rdx)?;
-        a.call(f)?;
-        a.jmp(done)?;
-        a.set_label(&mut f)?;
-        a.push(rbp)?;
-        a.mov(rbp, rsp)?;
-        a.sub(rsp, 32)?;
-        a.mov(qword_ptr(rbp - 8), rbx)?;
-        a.leave()?;
-        a.ret_1(0)?;
-        a.set_label(&mut done)?;
-        a.pop(r8)?;
-        a.push(rsp)?;
-        a.pop(r9)?;
-        a.enter(24, 0)?;
-        a.leave()?;
-        a.enter(16, 2)?;
-        a.leave()
-    })));
-    v.push(("loop", Box::new(|a| {
-        let mut top = a.create_label();
-        let mut end = a.create_label();
-        a.mov(ecx, 10)?;
-        a.xor(edx, edx)?;
-        a.set_label(&mut top)?;
-        a.add(rdx, rcx)?;
-        a.loop_(top)?;
-        a.jrcxz(end)?;
-        a.inc(edx)?;
-        a.set_label(&mut end)?;
-        a.nop()
-    })));
-    v.push(("rep movsb/stosq/lodsd", Box::new(|a| {
-        a.and(ecx, 0x3ff)?;
-        a.mov(r8, rcx)?;
-        a.rep().movsb()?;
-        a.mov(rcx, r8)?;
-        a.shr(ecx, 3)?;
-        a.rep().stosq()?;
-        a.lodsd()?;
-        a.std()?;
-        a.mov(ecx, 5)?;
-        a.rep().movsw()?;
-        a.cld()
-    })));
-    v.push(("repne scasb / repe cmpsq", Box::new(|a| {
-        a.and(ecx, 0xfff)?;
-        a.repne().scasb()?;
-        a.mov(r8, rcx)?;
-        a.mov(ecx, 64)?;
-        a.mov(rdi, rsi)?;
-        a.add(rdi, 8)?;
-        a.repe().cmpsq()?;
-        a.cmpsb()
-    })));
-    v.push(("cmpxchg mem/8b/16b", Box::new(|a| {
-        a.cmpxchg(qword_ptr(rsi), rbx)?;
-        a.mov(rax, qword_ptr(rsi + 8))?;
-        a.lock().cmpxchg(qword_ptr(rsi + 8), rcx)?;
-        a.cmpxchg8b(qword_ptr(rsi + 16))?;
-        a.cmpxchg16b(xmmword_ptr(rsi + 32))?;
-        a.lock().xadd(dword_ptr(rsi + 48), eax)?;
-        a.xchg(qword_ptr(rsi + 56), rdx)
-    })));
-    v.push(("fs-less segments", Box::new(|a| {
-        a.mov(rax, qword_ptr(rbp + 0x28))?;
-        a.mov(qword_ptr(rbp + 0x30), rax)
-    })));
+    v.push((
+        "add [rsi+rbx*1],al",
+        Box::new(|a| {
+            a.and(rbx, 0xff)?;
+            a.add(byte_ptr(rsi + rbx + 3), al)?;
+            a.sub(qword_ptr(rsi + rbx * 8), rax)?;
+            a.adc(word_ptr(rdi - 2), 0x1234)?;
+            a.xor(dword_ptr(rbp), eax)?;
+            a.neg(qword_ptr(rdi))?;
+            a.shl(dword_ptr(rsi + 8), 3)?;
+            a.rcr(byte_ptr(rsi + 9), 1)
+        }),
+    ));
+    v.push((
+        "rip-relative",
+        Box::new(|a| {
+            a.mov(rcx, qword_ptr(DATA + 0x40))?;
+            a.lea(rdx, qword_ptr(DATA + 0x80))?;
+            a.add(qword_ptr(rdx), rax)
+        }),
+    ));
+    v.push((
+        "push/pop/call/ret",
+        Box::new(|a| {
+            let mut f = a.create_label();
+            let mut done = a.create_label();
+            a.push(rax)?;
+            a.push(-5)?;
+            a.push(word_ptr(rsi))?;
+            a.pop(cx)?;
+            a.pop(rdx)?;
+            a.call(f)?;
+            a.jmp(done)?;
+            a.set_label(&mut f)?;
+            a.push(rbp)?;
+            a.mov(rbp, rsp)?;
+            a.sub(rsp, 32)?;
+            a.mov(qword_ptr(rbp - 8), rbx)?;
+            a.leave()?;
+            a.ret_1(0)?;
+            a.set_label(&mut done)?;
+            a.pop(r8)?;
+            a.push(rsp)?;
+            a.pop(r9)?;
+            a.enter(24, 0)?;
+            a.leave()?;
+            a.enter(16, 2)?;
+            a.leave()
+        }),
+    ));
+    v.push((
+        "loop",
+        Box::new(|a| {
+            let mut top = a.create_label();
+            let mut end = a.create_label();
+            a.mov(ecx, 10)?;
+            a.xor(edx, edx)?;
+            a.set_label(&mut top)?;
+            a.add(rdx, rcx)?;
+            a.loop_(top)?;
+            a.jrcxz(end)?;
+            a.inc(edx)?;
+            a.set_label(&mut end)?;
+            a.nop()
+        }),
+    ));
+    v.push((
+        "rep movsb/stosq/lodsd",
+        Box::new(|a| {
+            a.and(ecx, 0x3ff)?;
+            a.mov(r8, rcx)?;
+            a.rep().movsb()?;
+            a.mov(rcx, r8)?;
+            a.shr(ecx, 3)?;
+            a.rep().stosq()?;
+            a.lodsd()?;
+            a.std()?;
+            a.mov(ecx, 5)?;
+            a.rep().movsw()?;
+            a.cld()
+        }),
+    ));
+    v.push((
+        "repne scasb / repe cmpsq",
+        Box::new(|a| {
+            a.and(ecx, 0xfff)?;
+            a.repne().scasb()?;
+            a.mov(r8, rcx)?;
+            a.mov(ecx, 64)?;
+            a.mov(rdi, rsi)?;
+            a.add(rdi, 8)?;
+            a.repe().cmpsq()?;
+            a.cmpsb()
+        }),
+    ));
+    v.push((
+        "cmpxchg mem/8b/16b",
+        Box::new(|a| {
+            a.cmpxchg(qword_ptr(rsi), rbx)?;
+            a.mov(rax, qword_ptr(rsi + 8))?;
+            a.lock().cmpxchg(qword_ptr(rsi + 8), rcx)?;
+            a.cmpxchg8b(qword_ptr(rsi + 16))?;
+            a.cmpxchg16b(xmmword_ptr(rsi + 32))?;
+            a.lock().xadd(dword_ptr(rsi + 48), eax)?;
+            a.xchg(qword_ptr(rsi + 56), rdx)
+        }),
+    ));
+    v.push((
+        "fs-less segments",
+        Box::new(|a| {
+            a.mov(rax, qword_ptr(rbp + 0x28))?;
+            a.mov(qword_ptr(rbp + 0x30), rax)
+        }),
+    ));
     let n = run_pairs(v, FLAGS);
     std::eprintln!("memory_stack_and_strings: {n} cases");
 }
@@ -469,7 +558,14 @@ fn exits() {
         (Box::new(|a| a.int3()), Exit::Breakpoint),
         (Box::new(|a| a.syscall()), Exit::Syscall),
         (Box::new(|a| a.xgetbv()), Exit::InvalidOpcode),
-        (Box::new(|a| a.mov(rax, qword_ptr(0x10u64))), Exit::Fault { signal: 11, addr: 0x10, write: false }),
+        (
+            Box::new(|a| a.mov(rax, qword_ptr(0x10u64))),
+            Exit::Fault {
+                signal: 11,
+                addr: 0x10,
+                write: false,
+            },
+        ),
     ];
     for (f, want) in &cases {
         let (_, exit) = run_interp(&assemble(&**f), &State::default());
@@ -483,15 +579,30 @@ fn exits() {
     });
     let s = State::default();
     let (out, exit) = run_interp(&assemble(&*f), &s);
-    assert_eq!(exit, Exit::Fault { signal: 11, addr: 0xff8, write: true });
+    assert_eq!(
+        exit,
+        Exit::Fault {
+            signal: 11,
+            addr: 0xff8,
+            write: true
+        }
+    );
     assert_eq!(out.gpr[4], 0x1000);
 }
 
 /// Whether `div`/`idiv` of `size` bytes by rbx succeeds for these registers.
 fn divides(g: &[u64; 16], size: u32, signed: bool) -> bool {
     let bits = size * 8;
-    let m = if size == 8 { u64::MAX } else { (1u64 << bits) - 1 };
-    let (hi, lo) = if size == 1 { ((g[0] >> 8) & 0xff, g[0] & 0xff) } else { (g[2] & m, g[0] & m) };
+    let m = if size == 8 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    let (hi, lo) = if size == 1 {
+        ((g[0] >> 8) & 0xff, g[0] & 0xff)
+    } else {
+        (g[2] & m, g[0] & m)
+    };
     let d = g[3] & m;
     if d == 0 {
         return false;

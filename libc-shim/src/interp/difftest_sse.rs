@@ -27,9 +27,27 @@ fn int_vectors() -> Vec<u128> {
 
 fn f64_values() -> Vec<u64> {
     let vals = [
-        0.0f64, -0.0, 1.0, -1.0, 1.5, 2.5, -2.5, 0.49999999999999994, 3.7, 1e300, -1e-300,
-        f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN_POSITIVE, 5e-324, 2147483647.5,
-        -2147483648.5, 9.223372036854775807e18, -9.223372036854775808e18, 4294967296.0,
+        0.0f64,
+        -0.0,
+        1.0,
+        -1.0,
+        1.5,
+        2.5,
+        -2.5,
+        0.49999999999999994,
+        3.7,
+        1e300,
+        -1e-300,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        2147483647.5,
+        -2147483648.5,
+        9.223_372_036_854_776e18,
+        -9.223_372_036_854_776e18,
+        4294967296.0,
     ];
     let mut v: Vec<u64> = vals.iter().map(|x| x.to_bits()).collect();
     v.push(0x7ff8_0000_0000_1234); // qNaN with payload
@@ -39,8 +57,23 @@ fn f64_values() -> Vec<u64> {
 
 fn f32_values() -> Vec<u32> {
     let vals = [
-        0.0f32, -0.0, 1.0, -1.0, 1.5, 2.5, -0.5, 3.7, 1e30, -1e-30, f32::INFINITY,
-        f32::NEG_INFINITY, f32::MAX, 1e-45, 2147483520.0, -2147483648.0, 16777217.0,
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.0,
+        1.5,
+        2.5,
+        -0.5,
+        3.7,
+        1e30,
+        -1e-30,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        1e-45,
+        2147483520.0,
+        -2147483648.0,
+        16777217.0,
     ];
     let mut v: Vec<u32> = vals.iter().map(|x| x.to_bits()).collect();
     v.push(0x7fc0_1234);
@@ -58,9 +91,7 @@ fn run(snips: &[(&str, Snip)], inputs: &[(u128, u128)], mask: u64) -> usize {
             s.xmm[1] = b;
             s.gpr[0] = a as u64;
             s.gpr[3] = b as u64;
-            let off = (0x100 + 16 * (n % 8)) as usize;
             s.mem[0x100..0x110].copy_from_slice(&b.to_le_bytes());
-            let _ = off;
             check_code(name, &code, &s, mask);
             n += 1;
         }
@@ -77,8 +108,10 @@ macro_rules! snips {
 #[test]
 fn sse_integer() {
     let vs = int_vectors();
-    let pairs: Vec<(u128, u128)> =
-        vs.iter().flat_map(|&a| vs.iter().map(move |&b| (a, b))).collect();
+    let pairs: Vec<(u128, u128)> = vs
+        .iter()
+        .flat_map(|&a| vs.iter().map(move |&b| (a, b)))
+        .collect();
     let s = snips![
         "moves" => |a| {
             a.movdqa(xmm2, xmm0)?;
@@ -395,5 +428,12 @@ fn sse_float() {
 fn misaligned_movdqa_faults() {
     let f: Snip = Box::new(|a| a.movdqa(xmm0, xmmword_ptr(rsi + 8)));
     let (_, exit) = super::testing::run_interp(&assemble(&*f), &State::default());
-    assert_eq!(exit, super::Exit::Fault { signal: 11, addr: 0, write: false });
+    assert_eq!(
+        exit,
+        super::Exit::Fault {
+            signal: 11,
+            addr: 0,
+            write: false
+        }
+    );
 }

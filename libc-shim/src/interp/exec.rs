@@ -25,15 +25,54 @@ pub(crate) fn exec(c: &mut Ctx) -> Step {
         M::Call => control::call(c),
         M::Ret => control::ret(c),
         M::Jmp => control::jmp(c),
-        M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns
-        | M::Jp | M::Jnp | M::Jl | M::Jge | M::Jle | M::Jg => control::jcc(c),
-        M::Cmovo | M::Cmovno | M::Cmovb | M::Cmovae | M::Cmove | M::Cmovne | M::Cmovbe
-        | M::Cmova | M::Cmovs | M::Cmovns | M::Cmovp | M::Cmovnp | M::Cmovl | M::Cmovge
-        | M::Cmovle | M::Cmovg => data::cmov(c),
-        M::Seto | M::Setno | M::Setb | M::Setae | M::Sete | M::Setne | M::Setbe | M::Seta
-        | M::Sets | M::Setns | M::Setp | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg => {
-            data::setcc(c)
-        }
+        M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Je
+        | M::Jne
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg => control::jcc(c),
+        M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => data::cmov(c),
+        M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => data::setcc(c),
         M::Loop | M::Loope | M::Loopne | M::Jrcxz | M::Jecxz => control::loop_(c),
         M::Enter => control::enter(c),
         M::Leave => control::leave(c),
@@ -49,9 +88,7 @@ pub(crate) fn exec(c: &mut Ctx) -> Step {
         M::Cwd => data::cwd(c, 2),
         M::Cdq => data::cwd(c, 4),
         M::Cqo => data::cwd(c, 8),
-        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => {
-            shift::shift(c, m)
-        }
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => shift::shift(c, m),
         M::Shld | M::Shrd => shift::double(c, m),
         M::Mul | M::Imul | M::Div | M::Idiv => muldiv::exec(c, m),
         M::Bt | M::Bts | M::Btr | M::Btc => bits::bt(c, m),
@@ -59,9 +96,24 @@ pub(crate) fn exec(c: &mut Ctx) -> Step {
         M::Bswap => bits::bswap(c),
         M::Movbe => bits::movbe(c),
         M::Andn | M::Bextr | M::Blsi | M::Blsmsk | M::Blsr => bits::bmi1(c, m),
-        M::Movsb | M::Movsw | M::Movsq | M::Stosb | M::Stosw | M::Stosd | M::Stosq
-        | M::Lodsb | M::Lodsw | M::Lodsd | M::Lodsq | M::Scasb | M::Scasw | M::Scasd
-        | M::Scasq | M::Cmpsb | M::Cmpsw | M::Cmpsq => string::exec(c, m),
+        M::Movsb
+        | M::Movsw
+        | M::Movsq
+        | M::Stosb
+        | M::Stosw
+        | M::Stosd
+        | M::Stosq
+        | M::Lodsb
+        | M::Lodsw
+        | M::Lodsd
+        | M::Lodsq
+        | M::Scasb
+        | M::Scasw
+        | M::Scasd
+        | M::Scasq
+        | M::Cmpsb
+        | M::Cmpsw
+        | M::Cmpsq => string::exec(c, m),
         M::Movsd if c.ins.code() == Code::Movsd_m32_m32 => string::exec(c, m),
         M::Cmpsd if c.ins.code() == Code::Cmpsd_m32_m32 => string::exec(c, m),
         _ => sse::exec(c, m),

@@ -40,7 +40,11 @@ pub(crate) const RES: u32 = 7;
 /// All-ones mask of an operand of `size` bytes.
 #[inline]
 pub(crate) fn mask(size: u32) -> u64 {
-    if size >= 8 { u64::MAX } else { (1u64 << (size * 8)) - 1 }
+    if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (size * 8)) - 1
+    }
 }
 
 /// The sign bit of an operand of `size` bytes.
@@ -74,8 +78,7 @@ impl LazyFlags {
         self.op = RES;
         self.size = size;
         self.result = result & mask(size);
-        self.stored =
-            (self.stored & !ARITH) | cf as u64 | (of as u64) << 11 | (af as u64) << 4;
+        self.stored = (self.stored & !ARITH) | cf as u64 | (of as u64) << 11 | (af as u64) << 4;
     }
 
     /// Stores all six arithmetic flags from `bits` (other bits of `bits` are ignored).
@@ -141,7 +144,7 @@ impl LazyFlags {
     pub(crate) fn pf(&self) -> bool {
         match self.op {
             STORED => self.stored & PF != 0,
-            _ => (self.result as u8).count_ones() % 2 == 0,
+            _ => (self.result as u8).count_ones().is_multiple_of(2),
         }
     }
 

@@ -101,7 +101,10 @@ impl Ctx<'_> {
         }
         if index != Register::None {
             narrow |= reg_size(index) == 4;
-            a = a.wrapping_add(self.reg(index).wrapping_mul(ins.memory_index_scale() as u64));
+            a = a.wrapping_add(
+                self.reg(index)
+                    .wrapping_mul(ins.memory_index_scale() as u64),
+            );
         }
         if narrow { a & 0xffff_ffff } else { a }
     }

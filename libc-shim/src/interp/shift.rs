@@ -17,7 +17,11 @@ pub(crate) fn shift(c: &mut Ctx, m: M) -> Step {
     let size = c.op_size(0);
     let bits = size * 8;
     let a = c.read_op(0)?;
-    let n = if c.ins.op_count() > 1 { count(c, 1, size)? } else { 1 };
+    let n = if c.ins.op_count() > 1 {
+        count(c, 1, size)?
+    } else {
+        1
+    };
     if n == 0 {
         if !c.is_mem(0) {
             // A 32-bit register destination is still written (zero-extended).
@@ -84,7 +88,11 @@ pub(crate) fn shift(c: &mut Ctx, m: M) -> Step {
             };
             let r = v2 as u64 & m64;
             let cf = (v2 >> bits) & 1 != 0;
-            let of = if m == M::Rcl { msb(r) != cf } else { msb(r) != msb(r << 1) };
+            let of = if m == M::Rcl {
+                msb(r) != cf
+            } else {
+                msb(r) != msb(r << 1)
+            };
             c.write_op(0, r)?;
             c.cpu.flags.update(CF | OF, (cf as u64) | (of as u64) << 11);
         }

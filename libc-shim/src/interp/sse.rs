@@ -84,7 +84,7 @@ impl Ctx<'_> {
             self.ins.mnemonic(),
             M::Movdqu | M::Movups | M::Movupd | M::Lddqu | M::Pcmpistri | M::Pcmpestri
         );
-        if a % 16 != 0 && !unaligned {
+        if !a.is_multiple_of(16) && !unaligned {
             return Err(Exit::Fault {
                 signal: 11,
                 addr: 0,
@@ -106,8 +106,17 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
     }
     match m {
         M::Movd | M::Movq => movdq(c, if m == M::Movd { 4 } else { 8 }),
-        M::Movdqa | M::Movdqu | M::Movaps | M::Movups | M::Movapd | M::Movupd | M::Lddqu
-        | M::Movntdq | M::Movntps | M::Movntpd | M::Movntdqa => {
+        M::Movdqa
+        | M::Movdqu
+        | M::Movaps
+        | M::Movups
+        | M::Movapd
+        | M::Movupd
+        | M::Lddqu
+        | M::Movntdq
+        | M::Movntps
+        | M::Movntpd
+        | M::Movntdqa => {
             let v = c.xread(1)?;
             c.xwrite(0, v)
         }
@@ -145,7 +154,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             let s = c.xread(1)?;
             let k = (c.ins.immediate(2) as u32) & (128 / bits - 1);
             let v = (s >> (k * bits)) as u64 & lane_mask(bits);
-            if c.is_mem(0) { c.write_mem(c.ea(), bits / 8, v) } else { c.write_op(0, v) }
+            if c.is_mem(0) {
+                c.write_mem(c.ea(), bits / 8, v)
+            } else {
+                c.write_op(0, v)
+            }
         }
         M::Pinsrb | M::Pinsrw | M::Pinsrd | M::Pinsrq => {
             let bits = lane_bits(m);
@@ -175,7 +188,11 @@ fn lane_bits(m: M) -> u32 {
 
 #[inline]
 pub(crate) fn lane_mask(bits: u32) -> u64 {
-    if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 }
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
 }
 
 fn logic(c: &mut Ctx, f: impl Fn(u128, u128) -> u128) -> Step {
@@ -194,7 +211,11 @@ fn movdq(c: &mut Ctx, size: u32) -> Step {
     } else {
         size
     };
-    let v = if size == 4 { v as u32 as u128 } else { v as u64 as u128 };
+    let v = if size == 4 {
+        v as u32 as u128
+    } else {
+        v as u64 as u128
+    };
     if to_xmm {
         c.xwrite(0, v)
     } else if c.is_mem(0) {
@@ -206,14 +227,22 @@ fn movdq(c: &mut Ctx, size: u32) -> Step {
 
 /// movss/movsd: register to register merges the low element; a load zeroes the rest.
 fn movs(c: &mut Ctx, size: u32) -> Step {
-    let lm: u128 = if size == 4 { 0xffff_ffff } else { u64::MAX as u128 };
+    let lm: u128 = if size == 4 {
+        0xffff_ffff
+    } else {
+        u64::MAX as u128
+    };
     if c.is_mem(0) {
         let v = c.xread(1)?;
         return c.write_mem(c.ea(), size, (v & lm) as u64);
     }
     let v = c.xread(1)?;
     let d = c.x0();
-    c.cpu.xmm[d] = if c.is_mem(1) { v & lm } else { (c.cpu.xmm[d] & !lm) | (v & lm) };
+    c.cpu.xmm[d] = if c.is_mem(1) {
+        v & lm
+    } else {
+        (c.cpu.xmm[d] & !lm) | (v & lm)
+    };
     Ok(())
 }
 
@@ -222,7 +251,11 @@ fn half(c: &mut Ctx, m: M) -> Step {
     const LO: u128 = u64::MAX as u128;
     if c.is_mem(0) {
         let s = c.xread(1)?;
-        let v = if matches!(m, M::Movhps | M::Movhpd) { s >> 64 } else { s };
+        let v = if matches!(m, M::Movhps | M::Movhpd) {
+            s >> 64
+        } else {
+            s
+        };
         return c.write_mem(c.ea(), 8, v as u64);
     }
     let s = c.xread(1)?;

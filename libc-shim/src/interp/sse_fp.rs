@@ -102,7 +102,11 @@ fn calc<F: Fp>(op: Op, a: u64, b: u64) -> u64 {
     let (x, y) = (F::from(a), F::from(b));
     match op {
         Op::Min | Op::Max => {
-            let pick_a = if op == Op::Min { F::lt(x, y) } else { F::lt(y, x) };
+            let pick_a = if op == Op::Min {
+                F::lt(x, y)
+            } else {
+                F::lt(y, x)
+            };
             if pick_a { a } else { b }
         }
         Op::Sqrt => {
@@ -197,7 +201,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
                 let (x, y) = (f32::from_bits(a as u32), f32::from_bits(b as u32));
                 (x < y, x == y, x.is_nan() || y.is_nan())
             };
-            let f = if un { ZF | PF | CF } else { (eq as u64) * ZF | (lt as u64) * CF };
+            let f = if un {
+                ZF | PF | CF
+            } else {
+                ((eq as u64) * ZF) | ((lt as u64) * CF)
+            };
             c.cpu.flags.set_arith(f);
             Ok(())
         }
@@ -227,9 +235,22 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             Ok(())
         }
         M::Stmxcsr => c.write_op(0, c.cpu.mxcsr as u64),
-        M::Cvtsi2sd | M::Cvtsi2ss | M::Cvttsd2si | M::Cvtsd2si | M::Cvttss2si | M::Cvtss2si
-        | M::Cvtsd2ss | M::Cvtss2sd | M::Cvtps2pd | M::Cvtpd2ps | M::Cvtdq2pd | M::Cvtdq2ps
-        | M::Cvttps2dq | M::Cvtps2dq | M::Cvttpd2dq | M::Cvtpd2dq => convert(c, m),
+        M::Cvtsi2sd
+        | M::Cvtsi2ss
+        | M::Cvttsd2si
+        | M::Cvtsd2si
+        | M::Cvttss2si
+        | M::Cvtss2si
+        | M::Cvtsd2ss
+        | M::Cvtss2sd
+        | M::Cvtps2pd
+        | M::Cvtpd2ps
+        | M::Cvtdq2pd
+        | M::Cvtdq2ps
+        | M::Cvttps2dq
+        | M::Cvtps2dq
+        | M::Cvttpd2dq
+        | M::Cvtpd2dq => convert(c, m),
         _ => system::exec(c, m),
     }
 }
@@ -324,7 +345,11 @@ fn convert(c: &mut Ctx, m: M) -> Step {
     match m {
         M::Cvtsi2sd | M::Cvtsi2ss => {
             let size = c.op_size(1);
-            let i = if size == 8 { src as u64 as i64 } else { src as u32 as i32 as i64 };
+            let i = if size == 8 {
+                src as u64 as i64
+            } else {
+                src as u32 as i32 as i64
+            };
             let d = c.x0();
             let x = c.cpu.xmm[d];
             c.cpu.xmm[d] = if m == M::Cvtsi2sd {
@@ -339,7 +364,11 @@ fn convert(c: &mut Ctx, m: M) -> Step {
             } else {
                 f32::from_bits(src as u32) as f64
             };
-            let rc = if matches!(m, M::Cvttsd2si | M::Cvttss2si) { 3 } else { rc };
+            let rc = if matches!(m, M::Cvttsd2si | M::Cvttss2si) {
+                3
+            } else {
+                rc
+            };
             let bits = c.op_size(0) * 8;
             c.write_op(0, to_int(v, bits, rc))?;
         }
@@ -362,7 +391,7 @@ fn convert(c: &mut Ctx, m: M) -> Step {
         }
         M::Cvtdq2pd => {
             let r = ((src as u32 as i32) as f64).to_bits() as u128
-                | (((src >> 32) as u32 as i32) as f64).to_bits() as u128 * (1u128 << 64);
+                | ((((src >> 32) as u32 as i32) as f64).to_bits() as u128) << 64;
             c.xwrite(0, r)?;
         }
         M::Cvtdq2ps => {

@@ -65,7 +65,11 @@ fn pack(a: u128, b: u128, bits: u32, signed: bool) -> u128 {
     for (j, v) in [a, b].into_iter().enumerate() {
         for k in 0..n {
             let x = sx(lane(v, w, k), w);
-            let s = if signed { sat_s(x, bits) } else { sat_u(x, bits) };
+            let s = if signed {
+                sat_s(x, bits)
+            } else {
+                sat_u(x, bits)
+            };
             r |= ((s & lane_mask(bits)) as u128) << ((j as u32 * n + k) * bits);
         }
     }
@@ -75,8 +79,20 @@ fn pack(a: u128, b: u128, bits: u32, signed: bool) -> u128 {
 /// Element shift with the count from an XMM/m128 (low 64 bits) or an immediate.
 fn shift(a: u128, count: u64, bits: u32, kind: u8) -> u128 {
     lanes(a, 0, bits, |x, _| match kind {
-        b'l' => if count >= bits as u64 { 0 } else { x << count },
-        b'r' => if count >= bits as u64 { 0 } else { x >> count },
+        b'l' => {
+            if count >= bits as u64 {
+                0
+            } else {
+                x << count
+            }
+        }
+        b'r' => {
+            if count >= bits as u64 {
+                0
+            } else {
+                x >> count
+            }
+        }
         _ => (sx(x, bits) >> count.min(bits as u64 - 1)) as u64,
     })
 }
@@ -136,7 +152,9 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         M::Pmulhuw => lanes(a, b, 16, |x, y| (x * y) >> 16),
         M::Pmuludq => lanes(a, b, 64, |x, y| (x & 0xffff_ffff) * (y & 0xffff_ffff)),
         M::Pmuldq => lanes(a, b, 64, |x, y| (sx(x, 32) * sx(y, 32)) as u64),
-        M::Pmulhrsw => lanes(a, b, 16, |x, y| ((((sx(x, 16) * sx(y, 16)) >> 14) + 1) >> 1) as u64),
+        M::Pmulhrsw => lanes(a, b, 16, |x, y| {
+            ((((sx(x, 16) * sx(y, 16)) >> 14) + 1) >> 1) as u64
+        }),
         M::Pmaddwd => lanes(a, b, 32, |x, y| {
             let p = |s: u32| sx(x >> s, 16) * sx(y >> s, 16);
             (p(0) + p(16)) as u64
@@ -146,7 +164,9 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             sat_s(p(0) + p(8), 16)
         }),
         M::Psadbw => lanes(a, b, 64, |x, y| {
-            (0..8).map(|k| ((x >> (8 * k)) as u8).abs_diff((y >> (8 * k)) as u8) as u64).sum()
+            (0..8)
+                .map(|k| ((x >> (8 * k)) as u8).abs_diff((y >> (8 * k)) as u8) as u64)
+                .sum()
         }),
         M::Pabsb => lanes(b, 0, 8, |x, _| sx(x, 8).unsigned_abs()),
         M::Pabsw => lanes(b, 0, 16, |x, _| sx(x, 16).unsigned_abs()),
@@ -164,7 +184,8 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             })
         }
         M::Psllw | M::Pslld | M::Psllq | M::Psrlw | M::Psrld | M::Psrlq | M::Psraw | M::Psrad => {
-            let count = if c.ins.op_count() == 2 && c.ins.op_kind(1) != iced_x86::OpKind::Immediate8 {
+            let count = if c.ins.op_count() == 2 && c.ins.op_kind(1) != iced_x86::OpKind::Immediate8
+            {
                 b as u64
             } else {
                 b as u64 & 0xff
@@ -210,7 +231,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
                 }
             }
             r
-        },
+        }
         M::Palignr => {
             let n = imm() as u32 & 0xff;
             match n {
@@ -231,21 +252,39 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             lane(a, 64, i & 1) as u128 | (lane(b, 64, (i >> 1) & 1) as u128) << 64
         }
         M::Phaddw | M::Phaddd | M::Phsubw | M::Phsubd => {
-            let bits = if matches!(m, M::Phaddw | M::Phsubw) { 16 } else { 32 };
+            let bits = if matches!(m, M::Phaddw | M::Phsubw) {
+                16
+            } else {
+                32
+            };
             let sub = matches!(m, M::Phsubw | M::Phsubd);
             let n = 128 / bits / 2;
             let mut r = 0u128;
             for (j, v) in [a, b].into_iter().enumerate() {
                 for k in 0..n {
                     let (x, y) = (lane(v, bits, 2 * k), lane(v, bits, 2 * k + 1));
-                    let s = if sub { x.wrapping_sub(y) } else { x.wrapping_add(y) };
+                    let s = if sub {
+                        x.wrapping_sub(y)
+                    } else {
+                        x.wrapping_add(y)
+                    };
                     r |= ((s & lane_mask(bits)) as u128) << ((j as u32 * n + k) * bits);
                 }
             }
             r
         }
-        M::Pmovzxbw | M::Pmovzxbd | M::Pmovzxbq | M::Pmovzxwd | M::Pmovzxwq | M::Pmovzxdq
-        | M::Pmovsxbw | M::Pmovsxbd | M::Pmovsxbq | M::Pmovsxwd | M::Pmovsxwq | M::Pmovsxdq => {
+        M::Pmovzxbw
+        | M::Pmovzxbd
+        | M::Pmovzxbq
+        | M::Pmovzxwd
+        | M::Pmovzxwq
+        | M::Pmovzxdq
+        | M::Pmovsxbw
+        | M::Pmovsxbd
+        | M::Pmovsxbq
+        | M::Pmovsxwd
+        | M::Pmovsxwq
+        | M::Pmovsxdq => {
             let (from, to) = match m {
                 M::Pmovzxbw | M::Pmovsxbw => (8, 16),
                 M::Pmovzxbd | M::Pmovsxbd => (8, 32),
@@ -309,19 +348,112 @@ fn is_int(m: M) -> bool {
     use M::*;
     matches!(
         m,
-        Paddb | Paddw | Paddd | Paddq | Psubb | Psubw | Psubd | Psubq | Paddsb | Paddsw
-            | Psubsb | Psubsw | Paddusb | Paddusw | Psubusb | Psubusw | Pcmpeqb | Pcmpeqw
-            | Pcmpeqd | Pcmpeqq | Pcmpgtb | Pcmpgtw | Pcmpgtd | Pcmpgtq | Pminub | Pmaxub
-            | Pminuw | Pmaxuw | Pminud | Pmaxud | Pminsb | Pmaxsb | Pminsw | Pmaxsw | Pminsd
-            | Pmaxsd | Pavgb | Pavgw | Pmullw | Pmulld | Pmulhw | Pmulhuw | Pmuludq | Pmuldq
-            | Pmulhrsw | Pmaddwd | Pmaddubsw | Psadbw | Pabsb | Pabsw | Pabsd | Psignb | Psignw
-            | Psignd | Psllw | Pslld | Psllq | Psrlw | Psrld | Psrlq | Psraw | Psrad | Pslldq
-            | Psrldq | Punpcklbw | Punpcklwd | Punpckldq | Unpcklps | Punpcklqdq | Unpcklpd
-            | Punpckhbw | Punpckhwd | Punpckhdq | Unpckhps | Punpckhqdq | Unpckhpd | Packsswb
-            | Packuswb | Packssdw | Packusdw | Pshufb | Palignr | Shufps | Shufpd | Phaddw
-            | Phaddd | Phsubw | Phsubd | Pmovzxbw | Pmovzxbd | Pmovzxbq | Pmovzxwd | Pmovzxwq
-            | Pmovzxdq | Pmovsxbw | Pmovsxbd | Pmovsxbq | Pmovsxwd | Pmovsxwq | Pmovsxdq
-            | Pblendw | Blendps | Blendpd | Pblendvb | Blendvps | Blendvpd
+        Paddb
+            | Paddw
+            | Paddd
+            | Paddq
+            | Psubb
+            | Psubw
+            | Psubd
+            | Psubq
+            | Paddsb
+            | Paddsw
+            | Psubsb
+            | Psubsw
+            | Paddusb
+            | Paddusw
+            | Psubusb
+            | Psubusw
+            | Pcmpeqb
+            | Pcmpeqw
+            | Pcmpeqd
+            | Pcmpeqq
+            | Pcmpgtb
+            | Pcmpgtw
+            | Pcmpgtd
+            | Pcmpgtq
+            | Pminub
+            | Pmaxub
+            | Pminuw
+            | Pmaxuw
+            | Pminud
+            | Pmaxud
+            | Pminsb
+            | Pmaxsb
+            | Pminsw
+            | Pmaxsw
+            | Pminsd
+            | Pmaxsd
+            | Pavgb
+            | Pavgw
+            | Pmullw
+            | Pmulld
+            | Pmulhw
+            | Pmulhuw
+            | Pmuludq
+            | Pmuldq
+            | Pmulhrsw
+            | Pmaddwd
+            | Pmaddubsw
+            | Psadbw
+            | Pabsb
+            | Pabsw
+            | Pabsd
+            | Psignb
+            | Psignw
+            | Psignd
+            | Psllw
+            | Pslld
+            | Psllq
+            | Psrlw
+            | Psrld
+            | Psrlq
+            | Psraw
+            | Psrad
+            | Pslldq
+            | Psrldq
+            | Punpcklbw
+            | Punpcklwd
+            | Punpckldq
+            | Unpcklps
+            | Punpcklqdq
+            | Unpcklpd
+            | Punpckhbw
+            | Punpckhwd
+            | Punpckhdq
+            | Unpckhps
+            | Punpckhqdq
+            | Unpckhpd
+            | Packsswb
+            | Packuswb
+            | Packssdw
+            | Packusdw
+            | Pshufb
+            | Palignr
+            | Shufps
+            | Shufpd
+            | Phaddw
+            | Phaddd
+            | Phsubw
+            | Phsubd
+            | Pmovzxbw
+            | Pmovzxbd
+            | Pmovzxbq
+            | Pmovzxwd
+            | Pmovzxwq
+            | Pmovzxdq
+            | Pmovsxbw
+            | Pmovsxbd
+            | Pmovsxbq
+            | Pmovsxwd
+            | Pmovsxwq
+            | Pmovsxdq
+            | Pblendw
+            | Blendps
+            | Blendpd
+            | Pblendvb
+            | Blendvps
+            | Blendvpd
     )
 }
 
@@ -353,7 +485,7 @@ fn pshuf(c: &mut Ctx, m: M) -> Step {
 fn ptest(c: &mut Ctx) -> Step {
     let b = c.xread(1)?;
     let a = c.cpu.xmm[c.x0()];
-    let f = ((a & b) == 0) as u64 * ZF | ((!a & b) == 0) as u64 * CF;
+    let f = (((a & b) == 0) as u64 * ZF) | (((!a & b) == 0) as u64 * CF);
     c.cpu.flags.set_arith(f);
     Ok(())
 }

@@ -65,7 +65,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         .any(|i| matches!(c.ins.op_kind(i), OpKind::MemorySegESI | OpKind::MemoryESEDI));
     let r = Regs {
         am: if a32 { 0xffff_ffff } else { u64::MAX },
-        step: if c.cpu.flags.df() { (size as u64).wrapping_neg() } else { size as u64 },
+        step: if c.cpu.flags.df() {
+            (size as u64).wrapping_neg()
+        } else {
+            size as u64
+        },
         size,
         seg: c.seg_base(),
     };

@@ -1,12 +1,14 @@
 //! System and miscellaneous instructions: syscall, cpuid (a fixed, consistent CPU), rdtsc, flag
 //! instructions (clc/stc/cmc/cld/std/lahf/sahf), the no-ops (nop, pause, endbr64, fences,
-//! prefetches) and the trapping ones (int3, hlt, ud2, xgetbv with OSXSAVE off).
+//! prefetches) and the trapping ones (int3, hlt, ud2, xgetbv with OSXSAVE off). Anything else
+//! goes on to `x87`.
 
 use iced_x86::Mnemonic as M;
 
 use super::Exit;
 use super::flags::{AF, CF, DF, PF, SF, ZF, rflags};
 use super::operand::{Ctx, Step};
+use super::x87;
 
 pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
     match m {
@@ -15,8 +17,18 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.cpu.gpr[11] = rflags(c.cpu);
             return Err(Exit::Syscall);
         }
-        M::Nop | M::Pause | M::Endbr64 | M::Endbr32 | M::Lfence | M::Mfence | M::Sfence
-        | M::Prefetchnta | M::Prefetcht0 | M::Prefetcht1 | M::Prefetcht2 | M::Prefetchw
+        M::Nop
+        | M::Pause
+        | M::Endbr64
+        | M::Endbr32
+        | M::Lfence
+        | M::Mfence
+        | M::Sfence
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2
+        | M::Prefetchw
         | M::Prefetch => {}
         M::Cpuid => cpuid(c),
         M::Rdtsc => {
@@ -43,7 +55,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         }
         M::Int3 => return Err(Exit::Breakpoint),
         M::Hlt => return Err(Exit::Halt),
-        _ => return Err(Exit::InvalidOpcode),
+        _ => return x87::exec(c, m),
     }
     Ok(())
 }
@@ -51,7 +63,8 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
 /// cpuid leaf 1 ECX: SSE3, SSSE3, CX16, SSE4.1, MOVBE, POPCNT. No XSAVE/OSXSAVE/AVX.
 const LEAF1_ECX: u32 = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 22 | 1 << 23;
 /// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2.
-const LEAF1_EDX: u32 = 1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
+const LEAF1_EDX: u32 =
+    1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
 /// cpuid leaf 7 EBX: BMI1.
 const LEAF7_EBX: u32 = 1 << 3;
 const BRAND: &[u8; 48] = b"oci2wasm x86-64 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";

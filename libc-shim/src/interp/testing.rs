@@ -99,7 +99,9 @@ pub(crate) fn assemble(build: Build) -> Vec<u8> {
 }
 
 fn gprs() -> [AsmRegister64; 16] {
-    [rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15]
+    [
+        rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
+    ]
 }
 
 fn xmms() -> [AsmRegisterXmm; 16] {
@@ -115,6 +117,7 @@ fn prologue() -> Result<Vec<u8>, IcedError> {
         a.push(r)?;
     }
     a.mov(qword_ptr(HOST_RSP), rsp)?;
+    a.fninit()?;
     a.stmxcsr(dword_ptr(HOST_MXCSR))?;
     a.ldmxcsr(dword_ptr(IN_MXCSR))?;
     for (i, x) in xmms().into_iter().enumerate() {
@@ -145,6 +148,7 @@ fn epilogue() -> Result<Vec<u8>, IcedError> {
     }
     a.stmxcsr(dword_ptr(OUT_MXCSR))?;
     a.ldmxcsr(dword_ptr(HOST_MXCSR))?;
+    a.fninit()?;
     a.cld()?;
     a.mov(rsp, qword_ptr(HOST_RSP))?;
     for r in [r15, r14, r13, r12, rbp, rbx] {
@@ -215,7 +219,8 @@ pub(crate) fn run_native(code: &[u8], input: &State) -> State {
         for (i, x) in out.xmm.iter_mut().enumerate() {
             *x = ((OUT_XMM + 16 * i as u64) as *const u128).read_unaligned();
         }
-        out.mem.copy_from_slice(core::slice::from_raw_parts(at(MEM_START), MEM_LEN as usize));
+        out.mem
+            .copy_from_slice(core::slice::from_raw_parts(at(MEM_START), MEM_LEN as usize));
         out
     }
 }
@@ -232,9 +237,13 @@ pub(crate) fn run_interp(code: &[u8], input: &State) -> (State, Exit) {
 fn run_on(m: &mut GuestMem, interp: &mut Interp, code: &[u8], input: &State) -> (State, Exit) {
     m.protect(REGION, 0x3000, perm::RWX).unwrap();
     m.protect(MEM_START, MEM_LEN, perm::RW).unwrap();
-    m.slice_mut(SNIPPET, code.len() as u64).unwrap().copy_from_slice(code);
+    m.slice_mut(SNIPPET, code.len() as u64)
+        .unwrap()
+        .copy_from_slice(code);
     m.write_u8(EPILOGUE, 0xf4).unwrap();
-    m.slice_mut(MEM_START, MEM_LEN).unwrap().copy_from_slice(&input.mem);
+    m.slice_mut(MEM_START, MEM_LEN)
+        .unwrap()
+        .copy_from_slice(&input.mem);
     let mut cpu = Cpu {
         gpr: input.gpr,
         rip: SNIPPET,
@@ -246,7 +255,11 @@ fn run_on(m: &mut GuestMem, interp: &mut Interp, code: &[u8], input: &State) -> 
     let exit = interp.run(&mut cpu, m, 1_000_000);
     // Halting anywhere but at the epilogue is reported as a fault of the snippet itself.
     let exit = if exit == Exit::Halt && cpu.rip != EPILOGUE {
-        Exit::Fault { signal: 11, addr: cpu.rip, write: false }
+        Exit::Fault {
+            signal: 11,
+            addr: cpu.rip,
+            write: false,
+        }
     } else {
         exit
     };
@@ -255,17 +268,13 @@ fn run_on(m: &mut GuestMem, interp: &mut Interp, code: &[u8], input: &State) -> 
     out.rflags = rflags(&cpu);
     out.xmm = cpu.xmm;
     out.mxcsr = cpu.mxcsr;
-    out.mem.copy_from_slice(m.slice(MEM_START, MEM_LEN, perm::READ).unwrap());
+    out.mem
+        .copy_from_slice(m.slice(MEM_START, MEM_LEN, perm::READ).unwrap());
     (out, exit)
 }
 
-/// Runs `build` natively and interpreted from `input` and panics with a description of every
-/// difference (RFLAGS compared under `flag_mask`).
-pub(crate) fn check(name: &str, build: Build, input: &State, flag_mask: u64) {
-    check_code(name, &assemble(build), input, flag_mask);
-}
-
-/// As [`check`], for code already assembled with [`assemble`].
+/// Runs `code` (from [`assemble`]) natively and interpreted from `input` and panics with a
+/// description of every difference (RFLAGS compared under `flag_mask`).
 pub(crate) fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64) {
     let native = run_native(code, input);
     let (interp, exit) = run_interp(code, input);
@@ -298,7 +307,11 @@ pub(crate) fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64)
     }
     // MXCSR exception flags (bits 0-5) are not emulated.
     if (native.mxcsr ^ interp.mxcsr) & !0x3f != 0 {
-        diffs.push(std::format!("mxcsr: native {:#x} interp {:#x}", native.mxcsr, interp.mxcsr));
+        diffs.push(std::format!(
+            "mxcsr: native {:#x} interp {:#x}",
+            native.mxcsr,
+            interp.mxcsr
+        ));
     }
     if native.mem != interp.mem
         && let Some(i) = (0..native.mem.len()).find(|&i| native.mem[i] != interp.mem[i])
@@ -311,7 +324,12 @@ pub(crate) fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64)
         ));
     }
     if !diffs.is_empty() {
-        panic!("{name}: input gpr {:x?} rflags {:#x}\n{}", input.gpr, input.rflags, diffs.join("\n"));
+        panic!(
+            "{name}: input gpr {:x?} rflags {:#x}\n{}",
+            input.gpr,
+            input.rflags,
+            diffs.join("\n")
+        );
     }
 }
 

@@ -1,0 +1,557 @@
+//! The x87 FPU subset that libc and libm use: loads and stores (m32/m64/m80, integers, st(i)),
+//! the arithmetic group with its reversed and popping forms, fchs/fabs/fsqrt/frndint/fscale/
+//! fprem/fprem1/fxtract, the compares (fcom*/fucom*/fcomi*/ftst/fxam), the constants, control and
+//! status word access, fcmovcc, ffree/fxch/finit/fclex and fxsave/fxrstor. Arithmetic goes
+//! through the software [`F80`], rounded per the control word's precision and rounding fields.
+//!
+//! Not emulated: exception status flags (other than the stack fault on overflow, which loads the
+//! default NaN as the masked response does), unmasked exceptions, and the FPU environment
+//! instructions (fnstenv/fldenv/fnsave/frstor end the run as invalid opcodes).
+
+use core::cmp::Ordering;
+
+use iced_x86::{MemorySize, Mnemonic as M, OpKind, Register};
+
+use super::Exit;
+use super::f80::{F80, ext_with_pc};
+use super::flags::{CF, PF, ZF};
+use super::operand::{Ctx, Step};
+
+const C0: u16 = 1 << 8;
+const C1: u16 = 1 << 9;
+const C2: u16 = 1 << 10;
+const C3: u16 = 1 << 14;
+const TAG_EMPTY: u16 = 3;
+
+impl Ctx<'_> {
+    fn phys(&self, i: usize) -> usize {
+        (self.cpu.x87.top as usize + i) & 7
+    }
+
+    /// st(i); an empty register reads as the default NaN (the masked stack-underflow response).
+    fn st(&self, i: usize) -> F80 {
+        if self.tag_of(self.phys(i)) == TAG_EMPTY {
+            return F80::DEFAULT_NAN;
+        }
+        let r = &self.cpu.x87.regs[self.phys(i)];
+        let mut b = [0u8; 10];
+        b.copy_from_slice(&r[..10]);
+        F80::from_bytes(b)
+    }
+
+    fn tag_of(&self, p: usize) -> u16 {
+        (self.cpu.x87.tag >> (2 * p)) & 3
+    }
+
+    fn set_tag(&mut self, p: usize, t: u16) {
+        let x = &mut self.cpu.x87;
+        x.tag = (x.tag & !(3 << (2 * p))) | t << (2 * p);
+    }
+
+    fn set_st(&mut self, i: usize, v: F80) {
+        let p = self.phys(i);
+        self.cpu.x87.regs[p][..10].copy_from_slice(&v.to_bytes());
+        let t = if v.is_zero() {
+            1
+        } else if v.is_nan() || v.is_inf() || v.is_denormal() {
+            2
+        } else {
+            0
+        };
+        self.set_tag(p, t);
+    }
+
+    fn push_st(&mut self, v: F80) {
+        let top = (self.cpu.x87.top.wrapping_sub(1)) & 7;
+        let overflow = self.tag_of(top as usize) != TAG_EMPTY;
+        self.cpu.x87.top = top;
+        if overflow {
+            // Masked stack fault: IE | SF | C1, and the default NaN is loaded.
+            self.cpu.x87.status |= 0x41 | C1;
+            self.set_st(0, F80::DEFAULT_NAN);
+        } else {
+            self.set_st(0, v);
+        }
+    }
+
+    fn pop_st(&mut self) {
+        let p = self.phys(0);
+        self.set_tag(p, TAG_EMPTY);
+        self.cpu.x87.top = (self.cpu.x87.top + 1) & 7;
+    }
+
+    fn rc(&self) -> u32 {
+        (self.cpu.x87.control as u32 >> 10) & 3
+    }
+
+    fn set_cc(&mut self, bits: u16) {
+        let s = &mut self.cpu.x87.status;
+        *s = (*s & !(C0 | C1 | C2 | C3)) | bits;
+    }
+
+    /// Reads an x87 memory operand of any supported size as an extended value.
+    fn load_mem(&self) -> Result<F80, Exit> {
+        let a = self.ea();
+        Ok(match self.ins.memory_size() {
+            MemorySize::Float32 => F80::from_f32(self.mem.read_u32(a)?),
+            MemorySize::Float64 => F80::from_f64(self.mem.read_u64(a)?),
+            MemorySize::Float80 => F80::from_bytes(self.mem.read_bytes(a, crate::mem::perm::READ)?),
+            MemorySize::Int16 => F80::from_i64(self.mem.read_u16(a)? as i16 as i64),
+            MemorySize::Int32 => F80::from_i64(self.mem.read_u32(a)? as i32 as i64),
+            MemorySize::Int64 => F80::from_i64(self.mem.read_u64(a)? as i64),
+            _ => return Err(Exit::InvalidOpcode),
+        })
+    }
+
+    /// Stores `v` to the memory operand, converted to its size.
+    fn store_mem(&mut self, v: F80, rc: u32) -> Step {
+        let a = self.ea();
+        match self.ins.memory_size() {
+            MemorySize::Float32 => self.mem.write_u32(a, v.to_f32(rc))?,
+            MemorySize::Float64 => self.mem.write_u64(a, v.to_f64(rc))?,
+            MemorySize::Float80 => self.mem.write_bytes(a, v.to_bytes())?,
+            MemorySize::Int16 => {
+                let i = v.to_int(16, rc).unwrap_or(-0x8000);
+                self.mem.write_u16(a, i as u16)?
+            }
+            MemorySize::Int32 => {
+                let i = v.to_int(32, rc).unwrap_or(i32::MIN as i64);
+                self.mem.write_u32(a, i as u32)?
+            }
+            MemorySize::Int64 => self
+                .mem
+                .write_u64(a, v.to_int(64, rc).unwrap_or(i64::MIN) as u64)?,
+            _ => return Err(Exit::InvalidOpcode),
+        }
+        Ok(())
+    }
+
+    /// Operand `i` as a stack index (st(0)..st(7)).
+    fn sti(&self, i: u32) -> usize {
+        (self.ins.op_register(i) as usize).wrapping_sub(Register::ST0 as usize) & 7
+    }
+}
+
+/// The constants as the FPU rounds them: to nearest, adjusted for the directed modes.
+fn constant(m: M, rc: u32) -> F80 {
+    let (se, mant) = match m {
+        M::Fld1 => (0x3fff, 1u64 << 63),
+        M::Fldz => (0, 0),
+        M::Fldl2e => (0x3fff, 0xb8aa_3b29_5c17_f0bc),
+        M::Fldl2t => (0x4000, 0xd49a_784b_cd1b_8afe),
+        M::Fldlg2 => (0x3ffd, 0x9a20_9a84_fbcf_f799),
+        M::Fldln2 => (0x3ffe, 0xb172_17f7_d1cf_79ac),
+        _ => (0x4000, 0xc90f_daa2_2168_c235),
+    };
+    let mant = match m {
+        M::Fldl2t if rc == 2 => mant + 1,
+        M::Fldl2e | M::Fldlg2 | M::Fldln2 | M::Fldpi if rc == 1 || rc == 3 => mant - 1,
+        _ => mant,
+    };
+    F80 { se, m: mant }
+}
+
+pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
+    let f = ext_with_pc((c.cpu.x87.control as u32 >> 8) & 3);
+    let rc = c.rc();
+    match m {
+        M::Fld => {
+            let v = if c.is_mem(0) {
+                c.load_mem()?
+            } else {
+                c.st(c.sti(0))
+            };
+            c.push_st(v);
+        }
+        M::Fild => {
+            let v = c.load_mem()?;
+            c.push_st(v);
+        }
+        M::Fld1 | M::Fldz | M::Fldl2e | M::Fldl2t | M::Fldlg2 | M::Fldln2 | M::Fldpi => {
+            c.push_st(constant(m, rc))
+        }
+        M::Fst | M::Fstp | M::Fist | M::Fistp | M::Fisttp => {
+            let v = c.st(0);
+            if c.is_mem(0) {
+                c.store_mem(v, if m == M::Fisttp { 3 } else { rc })?;
+            } else {
+                c.set_st(c.sti(0), v);
+            }
+            if matches!(m, M::Fstp | M::Fistp | M::Fisttp) {
+                c.pop_st();
+            }
+        }
+        M::Fxch => {
+            let i = if c.ins.op_count() == 0 {
+                1
+            } else {
+                c.sti(c.ins.op_count() - 1)
+            };
+            let (a, b) = (c.st(0), c.st(i));
+            c.set_st(0, b);
+            c.set_st(i, a);
+        }
+        M::Fadd
+        | M::Faddp
+        | M::Fiadd
+        | M::Fsub
+        | M::Fsubp
+        | M::Fisub
+        | M::Fsubr
+        | M::Fsubrp
+        | M::Fisubr
+        | M::Fmul
+        | M::Fmulp
+        | M::Fimul
+        | M::Fdiv
+        | M::Fdivp
+        | M::Fidiv
+        | M::Fdivr
+        | M::Fdivrp
+        | M::Fidivr => {
+            let (d, a, b) = if c.ins.op_count() == 1 && c.is_mem(0) {
+                (0, c.st(0), c.load_mem()?)
+            } else if c.ins.op_count() == 2 {
+                (c.sti(0), c.st(c.sti(0)), c.st(c.sti(1)))
+            } else {
+                (1, c.st(1), c.st(0))
+            };
+            let r = match m {
+                M::Fadd | M::Faddp | M::Fiadd => F80::add(a, b, f, rc),
+                M::Fsub | M::Fsubp | M::Fisub => F80::sub(a, b, f, rc),
+                M::Fsubr | M::Fsubrp | M::Fisubr => F80::sub(b, a, f, rc),
+                M::Fmul | M::Fmulp | M::Fimul => F80::mul(a, b, f, rc),
+                M::Fdiv | M::Fdivp | M::Fidiv => F80::div(a, b, f, rc),
+                _ => F80::div(b, a, f, rc),
+            };
+            c.set_st(d, r);
+            if matches!(
+                m,
+                M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
+            ) {
+                c.pop_st();
+            }
+        }
+        M::Fchs => c.set_st(0, c.st(0).neg()),
+        M::Fabs => c.set_st(0, c.st(0).abs()),
+        M::Fsqrt => c.set_st(0, F80::sqrt(c.st(0), f, rc)),
+        M::Frndint => c.set_st(0, c.st(0).round_int(rc)),
+        M::Fscale => {
+            let (x, y) = (c.st(0), c.st(1));
+            let r = if y.is_nan() || x.is_nan() {
+                F80::add(x, y, f, rc)
+            } else if y.is_inf() {
+                match (y.sign(), x.is_zero(), x.is_inf()) {
+                    (false, true, _) | (true, _, true) => F80::DEFAULT_NAN,
+                    (false, _, _) => F80::mul(
+                        x,
+                        F80 {
+                            se: 0x7fff,
+                            m: 1 << 63,
+                        },
+                        f,
+                        rc,
+                    ),
+                    (true, _, _) => F80::mul(x, F80::ZERO, f, rc),
+                }
+            } else {
+                let n = y
+                    .to_int(64, 3)
+                    .unwrap_or(if y.sign() { i64::MIN } else { i64::MAX });
+                x.scale(n, f, rc)
+            };
+            c.set_st(0, r);
+        }
+        M::Fprem | M::Fprem1 => {
+            let (r, q) = prem(c.st(0), c.st(1), m == M::Fprem1);
+            c.set_st(0, r);
+            let cc = ((q & 1 != 0) as u16 * C1)
+                | ((q & 2 != 0) as u16 * C3)
+                | ((q & 4 != 0) as u16 * C0);
+            c.set_cc(cc);
+        }
+        M::Fxtract => {
+            let x = c.st(0);
+            let (e, s) = if x.is_zero() {
+                (
+                    F80 {
+                        se: 0xffff,
+                        m: 1 << 63,
+                    },
+                    x,
+                )
+            } else if x.is_inf() {
+                (x.abs(), x)
+            } else if x.is_nan() {
+                (x, x)
+            } else {
+                x.extract()
+            };
+            c.set_st(0, e);
+            c.push_st(s);
+        }
+        M::Fcom | M::Fcomp | M::Fcompp | M::Fucom | M::Fucomp | M::Fucompp | M::Ftst => {
+            let b = if m == M::Ftst {
+                F80::ZERO
+            } else if c.ins.op_count() >= 1 && c.is_mem(c.ins.op_count() - 1) {
+                c.load_mem()?
+            } else if c.ins.op_count() == 2 {
+                c.st(c.sti(1))
+            } else {
+                c.st(1)
+            };
+            let cc = match F80::cmp(c.st(0), b) {
+                None => C0 | C2 | C3,
+                Some(Ordering::Less) => C0,
+                Some(Ordering::Equal) => C3,
+                Some(Ordering::Greater) => 0,
+            };
+            c.set_cc(cc);
+            match m {
+                M::Fcomp | M::Fucomp => c.pop_st(),
+                M::Fcompp | M::Fucompp => {
+                    c.pop_st();
+                    c.pop_st();
+                }
+                _ => {}
+            }
+        }
+        M::Fcomi | M::Fcomip | M::Fucomi | M::Fucomip => {
+            let b = c.st(c.sti(1));
+            let fl = match F80::cmp(c.st(0), b) {
+                None => ZF | PF | CF,
+                Some(Ordering::Less) => CF,
+                Some(Ordering::Equal) => ZF,
+                Some(Ordering::Greater) => 0,
+            };
+            c.cpu.flags.set_arith(fl);
+            c.cpu.x87.status &= !C1;
+            if matches!(m, M::Fcomip | M::Fucomip) {
+                c.pop_st();
+            }
+        }
+        M::Fxam => {
+            let x = c.st(0);
+            // The sign comes from the register even when it is empty.
+            let sign = (c.cpu.x87.regs[c.phys(0)][9] >> 7) as u16 * C1;
+            let class = if c.tag_of(c.phys(0)) == TAG_EMPTY {
+                C3 | C0
+            } else if x.is_nan() {
+                C0
+            } else if x.is_inf() {
+                C2 | C0
+            } else if x.is_zero() {
+                C3
+            } else if x.is_denormal() {
+                C3 | C2
+            } else {
+                C2
+            };
+            c.set_cc(sign | class);
+        }
+        M::Fcmovb
+        | M::Fcmove
+        | M::Fcmovbe
+        | M::Fcmovu
+        | M::Fcmovnb
+        | M::Fcmovne
+        | M::Fcmovnbe
+        | M::Fcmovnu => {
+            let fl = &c.cpu.flags;
+            let take = match m {
+                M::Fcmovb => fl.cf(),
+                M::Fcmove => fl.zf(),
+                M::Fcmovbe => fl.cf() || fl.zf(),
+                M::Fcmovu => fl.pf(),
+                M::Fcmovnb => !fl.cf(),
+                M::Fcmovne => !fl.zf(),
+                M::Fcmovnbe => !fl.cf() && !fl.zf(),
+                _ => !fl.pf(),
+            };
+            if take {
+                c.set_st(0, c.st(c.sti(1)));
+            }
+        }
+        M::Fldcw => {
+            let v = c.read_op(0)?;
+            c.cpu.x87.control = v as u16;
+        }
+        M::Fnstcw | M::Fstcw => c.write_op(0, c.cpu.x87.control as u64)?,
+        M::Fnstsw | M::Fstsw => {
+            let x = &c.cpu.x87;
+            let v = (x.status & !0x3800) | (x.top as u16) << 11;
+            if c.ins.op_kind(0) == OpKind::Register {
+                c.set_reg(Register::AX, v as u64);
+            } else {
+                c.write_op(0, v as u64)?;
+            }
+        }
+        M::Fnclex | M::Fclex => c.cpu.x87.status &= 0x7f00,
+        M::Fninit | M::Finit => {
+            let x = &mut c.cpu.x87;
+            x.control = 0x037f;
+            x.status = 0;
+            x.tag = 0xffff;
+            x.top = 0;
+        }
+        M::Wait | M::Fnop => {}
+        M::Ffree | M::Ffreep => {
+            let p = c.phys(c.sti(0));
+            c.set_tag(p, TAG_EMPTY);
+            if m == M::Ffreep {
+                c.pop_st();
+            }
+        }
+        M::Fxsave | M::Fxsave64 => fxsave(c)?,
+        M::Fxrstor | M::Fxrstor64 => fxrstor(c)?,
+        _ => return Err(Exit::InvalidOpcode),
+    }
+    Ok(())
+}
+
+/// Partial remainder of `x / y` computed completely (C2 always clear): the remainder and the
+/// low three bits of the quotient. `nearest` rounds the quotient to nearest (fprem1).
+fn prem(x: F80, y: F80, nearest: bool) -> (F80, u64) {
+    if x.is_nan() || y.is_nan() {
+        return (F80::add(x, y, super::f80::EXT, 0), 0);
+    }
+    if x.is_inf() || y.is_zero() {
+        return (F80::DEFAULT_NAN, 0);
+    }
+    if y.is_inf() || x.is_zero() {
+        return (x, 0);
+    }
+    let (ex, mx) = x.norm();
+    let (ey, my) = y.norm();
+    let (r, mut q) = if ex < ey {
+        (None, 0u64)
+    } else {
+        let mut d = (ex - ey) as u32;
+        let mut r = (mx % my) as u128;
+        let mut q = mx / my;
+        while d > 0 {
+            let k = d.min(64);
+            let t = r << k;
+            let shifted = if k >= 64 { 0 } else { q << k };
+            q = shifted.wrapping_add((t / my as u128) as u64);
+            r = t % my as u128;
+            d -= k;
+        }
+        (Some(r as u64), q)
+    };
+    let ymag = y.abs();
+    let mut out = match r {
+        Some(v) => from_mag(x.sign(), v, ey),
+        None => x,
+    };
+    if nearest {
+        let twice = F80::add(out.abs(), out.abs(), super::f80::EXT, 0);
+        let c = F80::cmp(twice, ymag);
+        if c == Some(Ordering::Greater) || (c == Some(Ordering::Equal) && q & 1 != 0) {
+            let adj = if x.sign() { ymag.neg() } else { ymag };
+            out = F80::sub(out, adj, super::f80::EXT, 0);
+            q = q.wrapping_add(1);
+        }
+    }
+    (out, q & 7)
+}
+
+impl F80 {
+    /// Unbiased exponent of the integer bit and the normalised significand.
+    fn norm(self) -> (i32, u64) {
+        let e = (self.se & 0x7fff) as i32;
+        let (e, m) = if e == 0 { (1, self.m) } else { (e, self.m) };
+        let lz = m.leading_zeros();
+        (e - 16383 - lz as i32, m << lz)
+    }
+}
+
+/// `±v * 2^(e - 63)` (exact unless it is below the denormal range).
+fn from_mag(sign: bool, v: u64, e: i32) -> F80 {
+    let s = (sign as u16) << 15;
+    if v == 0 {
+        return F80 { se: s, m: 0 };
+    }
+    let lz = v.leading_zeros();
+    let biased = e - lz as i32 + 16383;
+    if biased <= 0 {
+        return F80 {
+            se: s,
+            m: (v << lz) >> (1 - biased).min(63),
+        };
+    }
+    F80 {
+        se: s | biased as u16,
+        m: v << lz,
+    }
+}
+
+/// fxsave: the 512-byte legacy area (FCW, FSW, abridged FTW, MXCSR, ST0-7, XMM0-15).
+fn fxsave(c: &mut Ctx) -> Step {
+    let a = c.ea();
+    if !a.is_multiple_of(16) {
+        return Err(Exit::Fault {
+            signal: 11,
+            addr: 0,
+            write: true,
+        });
+    }
+    let mut buf = [0u8; 512];
+    let x = c.cpu.x87;
+    buf[0..2].copy_from_slice(&x.control.to_le_bytes());
+    let sw = (x.status & !0x3800) | (x.top as u16) << 11;
+    buf[2..4].copy_from_slice(&sw.to_le_bytes());
+    buf[4] = (0..8).fold(0u8, |t, p| t | (((x.tag >> (2 * p)) & 3 != 3) as u8) << p);
+    buf[24..28].copy_from_slice(&c.cpu.mxcsr.to_le_bytes());
+    buf[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
+    for i in 0..8 {
+        let p = (x.top as usize + i) & 7;
+        buf[32 + 16 * i..42 + 16 * i].copy_from_slice(&x.regs[p][..10]);
+    }
+    for i in 0..16 {
+        buf[160 + 16 * i..176 + 16 * i].copy_from_slice(&c.cpu.xmm[i].to_le_bytes());
+    }
+    c.mem.write_bytes(a, buf)?;
+    Ok(())
+}
+
+fn fxrstor(c: &mut Ctx) -> Step {
+    let a = c.ea();
+    if !a.is_multiple_of(16) {
+        return Err(Exit::Fault {
+            signal: 11,
+            addr: 0,
+            write: false,
+        });
+    }
+    let buf: [u8; 512] = c.mem.read_bytes(a, crate::mem::perm::READ)?;
+    let x = &mut c.cpu.x87;
+    x.control = u16::from_le_bytes([buf[0], buf[1]]);
+    let sw = u16::from_le_bytes([buf[2], buf[3]]);
+    x.status = sw & !0x3800;
+    x.top = ((sw >> 11) & 7) as u8;
+    for i in 0..8 {
+        let p = (x.top as usize + i) & 7;
+        x.regs[p][..10].copy_from_slice(&buf[32 + 16 * i..42 + 16 * i]);
+    }
+    let ftw = buf[4];
+    for p in 0..8 {
+        let t = if ftw >> p & 1 == 0 { 3 } else { 0 };
+        x.tag = (x.tag & !(3 << (2 * p))) | t << (2 * p);
+    }
+    c.cpu.mxcsr = u32::from_le_bytes([buf[24], buf[25], buf[26], buf[27]]) & 0xffff;
+    for i in 0..16 {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&buf[160 + 16 * i..176 + 16 * i]);
+        c.cpu.xmm[i] = u128::from_le_bytes(b);
+    }
+    // Recompute the full tags of the valid registers.
+    for i in 0..8 {
+        let p = c.phys(i);
+        if c.tag_of(p) != TAG_EMPTY {
+            let v = c.st(i);
+            c.set_st(i, v);
+        }
+    }
+    Ok(())
+}
