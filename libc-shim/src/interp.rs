@@ -14,6 +14,8 @@ mod decode;
 #[cfg(test)]
 mod difftest_int;
 #[cfg(test)]
+mod difftest_mem;
+#[cfg(test)]
 mod difftest_sse;
 #[cfg(test)]
 mod difftest_x87;
@@ -128,5 +130,86 @@ impl Interp {
     /// Instructions executed so far.
     pub fn executed(&self) -> u64 {
         self.executed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{REGION, assemble};
+    use super::*;
+    use iced_x86::code_asm::*;
+
+    #[test]
+    fn self_modifying_code_is_seen() {
+        // Run a `mov eax, 1` once, patch its immediate, run it again from the same address.
+        let code = assemble(&|a| {
+            let mut top = a.create_label();
+            a.set_label(&mut top)?;
+            a.mov(eax, 1)?;
+            a.ret()
+        });
+        let mut h = crate::mem::testing::host_mem(REGION + 0x10000);
+        let m = &mut h.mem;
+        m.protect(REGION, 0x10000, crate::mem::perm::RWX).unwrap();
+        m.slice_mut(REGION + 0x400, code.len() as u64)
+            .unwrap()
+            .copy_from_slice(&code);
+        m.write_u64(REGION + 0x8000, 0).unwrap();
+        let mut cpu = Cpu {
+            rip: REGION + 0x400,
+            ..Cpu::default()
+        };
+        cpu.gpr[4] = REGION + 0x8000;
+        let mut it = Interp::new();
+        assert_eq!(it.run(&mut cpu, m, 1), Exit::BudgetExhausted);
+        assert_eq!(cpu.gpr[0], 1);
+        m.write_u32(REGION + 0x401, 7).unwrap();
+        cpu.rip = REGION + 0x400;
+        it.run(&mut cpu, m, 1);
+        assert_eq!(cpu.gpr[0], 7);
+        // Removing execute permission makes the cached instruction fault.
+        m.protect(REGION, 0x1000, crate::mem::perm::RW).unwrap();
+        cpu.rip = REGION + 0x400;
+        assert!(matches!(
+            it.run(&mut cpu, m, 1),
+            Exit::Fault { write: false, .. }
+        ));
+        assert_eq!(it.executed(), 2);
+    }
+
+    /// Instructions per second on a simple loop (run with `--release --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn speed_simple_loop() {
+        let code = assemble(&|a| {
+            let mut top = a.create_label();
+            a.mov(ecx, 20_000_000)?;
+            a.xor(eax, eax)?;
+            a.set_label(&mut top)?;
+            a.add(rax, rcx)?;
+            a.mov(qword_ptr(rsi), rax)?;
+            a.xor(rdx, rax)?;
+            a.dec(ecx)?;
+            a.jnz(top)
+        });
+        let mut h = crate::mem::testing::host_mem(REGION + 0x10000);
+        let m = &mut h.mem;
+        m.protect(REGION, 0x10000, crate::mem::perm::RWX).unwrap();
+        m.slice_mut(REGION + 0x400, code.len() as u64)
+            .unwrap()
+            .copy_from_slice(&code);
+        m.write_u8(REGION + 0x2000, 0xf4).unwrap();
+        let mut cpu = Cpu {
+            rip: REGION + 0x400,
+            ..Cpu::default()
+        };
+        cpu.gpr[6] = REGION + 0x8000;
+        let mut it = Interp::new();
+        let t = std::time::Instant::now();
+        let exit = it.run(&mut cpu, m, u64::MAX);
+        let dt = t.elapsed().as_secs_f64();
+        assert_eq!(exit, Exit::Halt);
+        let n = 2.0 + 5.0 * 20_000_000.0;
+        std::eprintln!("{:.1} M instructions/s ({n} in {dt:.3} s)", n / dt / 1e6);
     }
 }
