@@ -405,6 +405,21 @@ fn sse_float() {
             a.cvtps2pd(xmm13, xmm0)?;
             a.cvtpd2dq(xmm14, xmm1)
         },
+        "sse4.1 float" => |a| {
+            a.movdqa(xmm2, xmm0)?;
+            a.roundsd(xmm2, xmm1, 0)?;
+            a.movdqa(xmm3, xmm0)?;
+            a.roundss(xmm3, xmm1, 1)?;
+            a.roundpd(xmm4, xmm0, 2)?;
+            a.roundps(xmm5, xmm1, 3)?;
+            a.roundpd(xmm6, xmm1, 4)?;
+            a.movdqa(xmm7, xmm0)?;
+            a.insertps(xmm7, xmm1, 0x9a)?;
+            a.movdqa(xmm8, xmm0)?;
+            a.insertps(xmm8, dword_ptr(rsi + 4), 0x31)?;
+            a.extractps(ecx, xmm1, 2)?;
+            a.extractps(dword_ptr(rsi + 0x40), xmm0, 3)
+        },
         "rounding modes" => |a| {
             a.stmxcsr(dword_ptr(rsi + 0x40))?;
             a.mov(dword_ptr(rsi + 0x44), 0x1f80 | 0x2000)?;

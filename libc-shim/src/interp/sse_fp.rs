@@ -1,6 +1,6 @@
 //! SSE/SSE2/SSE3 floating point: add/sub/mul/div/min/max/sqrt in ss/sd/ps/pd forms, the
-//! compares (ucomis/comis, cmpps/pd/ss/sd), haddps/pd and addsubps/pd, the conversions, and
-//! ldmxcsr/stmxcsr.
+//! compares (ucomis/comis, cmpps/pd/ss/sd), haddps/pd and addsubps/pd, roundss/sd/ps/pd,
+//! insertps/extractps, the conversions, and ldmxcsr/stmxcsr.
 //!
 //! NaN results follow x86 rather than the host: a NaN operand propagates (the first one if both
 //! are NaN) quieted, and an invalid operation gives the negative "default NaN". Float-to-integer
@@ -229,6 +229,41 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.cpu.xmm[d] = horizontal(m, a, b);
             Ok(())
         }
+        M::Roundss | M::Roundsd | M::Roundps | M::Roundpd => {
+            let b = c.xread(1)?;
+            let d = c.x0();
+            let a = c.cpu.xmm[d];
+            let i = c.ins.immediate(2) as u32;
+            let rc = if i & 4 != 0 { (c.cpu.mxcsr >> 13) & 3 } else { i & 3 };
+            let scalar = matches!(m, M::Roundss | M::Roundsd);
+            c.cpu.xmm[d] = if matches!(m, M::Roundsd | M::Roundpd) {
+                lanes::<f64>(a, b, scalar, |_, y| round_bits::<f64>(y, rc))
+            } else {
+                lanes::<f32>(a, b, scalar, |_, y| round_bits::<f32>(y, rc))
+            };
+            Ok(())
+        }
+        M::Insertps => {
+            let b = c.xread(1)?;
+            let i = c.ins.immediate(2) as u32;
+            let src = if c.is_mem(1) { b as u32 } else { (b >> (32 * ((i >> 6) & 3))) as u32 };
+            let d = c.x0();
+            let dst = (i >> 4) & 3;
+            let mut r = (c.cpu.xmm[d] & !(0xffff_ffffu128 << (32 * dst))) | (src as u128) << (32 * dst);
+            for k in 0..4 {
+                if (i >> k) & 1 != 0 {
+                    r &= !(0xffff_ffffu128 << (32 * k));
+                }
+            }
+            c.cpu.xmm[d] = r;
+            Ok(())
+        }
+        M::Extractps => {
+            let s = c.xread(1)?;
+            let k = c.ins.immediate(2) as u32 & 3;
+            let v = (s >> (32 * k)) as u32 as u64;
+            if c.is_mem(0) { c.write_mem(c.ea(), 4, v) } else { c.write_op(0, v) }
+        }
         M::Ldmxcsr => {
             let v = c.read_op(0)?;
             c.cpu.mxcsr = v as u32 & 0xffff;
@@ -292,6 +327,27 @@ fn horizontal(m: M, a: u128, b: u128) -> u128 {
             (calc::<f64>(Op::Sub, f64l(a, 0), f64l(b, 0)) as u128)
                 | (calc::<f64>(Op::Add, f64l(a, 1), f64l(b, 1)) as u128) << 64
         }
+    }
+}
+
+/// roundss/sd/ps/pd on one element: to an integral value with rounding control `rc`, NaNs
+/// quieted.
+fn round_bits<F: Fp>(v: u64, rc: u32) -> u64 {
+    let x = F::from(v);
+    if x.is_nan() {
+        return v | F::QUIET;
+    }
+    if F::BITS == 64 {
+        round(f64::from_bits(v), rc).to_bits()
+    } else {
+        let f = f32::from_bits(v as u32);
+        let r = match rc {
+            0 => libm::rintf(f),
+            1 => libm::floorf(f),
+            2 => libm::ceilf(f),
+            _ => libm::truncf(f),
+        };
+        r.to_bits() as u64
     }
 }
 

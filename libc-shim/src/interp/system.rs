@@ -29,7 +29,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         | M::Prefetcht1
         | M::Prefetcht2
         | M::Prefetchw
-        | M::Prefetch => {}
+        | M::Prefetch | M::Clflush | M::Clflushopt => {}
         M::Cpuid => cpuid(c),
         M::Rdtsc => {
             let t = c.icount;
