@@ -28,6 +28,7 @@ mod shift;
 mod sse;
 mod sse_fp;
 mod sse_int;
+mod sse_str;
 mod string;
 mod system;
 #[cfg(test)]

@@ -101,7 +101,7 @@ fn run(snips: &[(&str, Snip)], inputs: &[(u128, u128)], mask: u64) -> usize {
 
 macro_rules! snips {
     ($($name:literal => |$a:ident| $body:expr),* $(,)?) => {
-        std::vec![$(($name, Box::new(|$a: &mut CodeAssembler| $body) as Snip)),*]
+        std::vec![$(($name, Box::new(move |$a: &mut CodeAssembler| $body) as Snip)),*]
     };
 }
 
@@ -303,6 +303,58 @@ fn sse_integer() {
     ];
     let n = run(&s, &pairs, FLAGS);
     std::eprintln!("sse_integer: {n} cases");
+}
+
+#[test]
+fn sse42_strings() {
+    let mut vs = int_vectors();
+    vs.push(u128::from_le_bytes(*b"hello, world\0xyz"));
+    vs.push(u128::from_le_bytes(*b"azAZ09\0\0........"));
+    vs.push(u128::from_le_bytes(*b"lo, w\0.........."));
+    vs.push(u128::from_le_bytes(*b"world, hello wor"));
+    let pairs: Vec<(u128, u128)> = vs
+        .iter()
+        .flat_map(|&a| vs.iter().map(move |&b| (a, b)))
+        .collect();
+    let mut n = 0;
+    for imm in [
+        0x00u32, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0c, 0x0d, 0x0e, 0x14, 0x1a,
+        0x38, 0x3a, 0x44, 0x4c, 0x70, 0x7f,
+    ] {
+        let s: Vec<(&str, Snip)> = snips![
+            "pcmpistri/pcmpistrm/pcmpestri/pcmpestrm" => |a| {
+                a.pcmpistri(xmm0, xmm1, imm)?;
+                a.mov(r8, rcx)?;
+                a.pushfq()?;
+                a.pop(r9)?;
+                a.movdqa(xmm2, xmm0)?;
+                a.pcmpistrm(xmm2, xmmword_ptr(rsi), imm)?;
+                a.movdqa(xmm3, xmm0)?;
+                a.movdqa(xmm0, xmm1)?;
+                a.movdqa(xmm1, xmm3)?;
+                a.and(eax, 0x1f)?;
+                a.sub(eax, 6)?;
+                a.and(edx, 0x1f)?;
+                a.pcmpestri(xmm0, xmm1, imm)?;
+                a.mov(r10, rcx)?;
+                a.pushfq()?;
+                a.pop(r11)?;
+                a.pcmpestrm(xmm1, xmm3, imm)
+            },
+        ];
+        n += run(&s, &pairs, FLAGS);
+    }
+    let s = snips![
+        "crc32" => |a| {
+            a.crc32(eax, bl)?;
+            a.crc32(eax, bx)?;
+            a.crc32(ecx, ebx)?;
+            a.crc32(rdx, rbx)?;
+            a.crc32(r8d, dword_ptr(rsi))
+        },
+    ];
+    n += run(&s, &pairs, FLAGS);
+    std::eprintln!("sse42_strings: {n} cases");
 }
 
 #[test]

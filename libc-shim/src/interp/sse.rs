@@ -1,6 +1,6 @@
 //! SSE dispatch (the chain goes on to `sse_int`, `sse_fp`, then `system`), vector operand access and the data moves: movd/movq, the 128-bit moves
 //! (movdqa/movdqu/movaps/movups/movapd/movupd/lddqu/movnt*), movss/movsd, movhps/movlps/movhpd/
-//! movlpd/movhlps/movlhps, movddup/movshdup/movsldup, the mask extractions (pmovmskb,
+//! movlpd/movhlps/movlhps, movddup/movshdup/movsldup, (SSE4.2 string ops and crc32 in `sse_str`), the mask extractions (pmovmskb,
 //! movmskps/pd), pextr*/pinsr*, and the bitwise logic (pand/pandn/por/pxor and the ps/pd forms).
 //!
 //! A 16-byte memory operand of a legacy SSE instruction must be 16-byte aligned (except for the
@@ -11,7 +11,7 @@ use iced_x86::{Mnemonic as M, OpKind, Register};
 
 use super::Exit;
 use super::operand::{Ctx, Step, reg_size, xmm_index};
-use super::sse_int;
+use super::{sse_int, sse_str};
 
 /// Whether `r` is an XMM register.
 #[inline]
@@ -169,6 +169,8 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.cpu.xmm[d] = (c.cpu.xmm[d] & !lm) | (v as u128) << (k * bits);
             Ok(())
         }
+        M::Pcmpistri | M::Pcmpistrm | M::Pcmpestri | M::Pcmpestrm => sse_str::pcmpstr(c, m),
+        M::Crc32 => sse_str::crc32(c),
         M::Pand | M::Andps | M::Andpd => logic(c, |a, b| a & b),
         M::Pandn | M::Andnps | M::Andnpd => logic(c, |a, b| !a & b),
         M::Por | M::Orps | M::Orpd => logic(c, |a, b| a | b),

@@ -234,7 +234,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             let d = c.x0();
             let a = c.cpu.xmm[d];
             let i = c.ins.immediate(2) as u32;
-            let rc = if i & 4 != 0 { (c.cpu.mxcsr >> 13) & 3 } else { i & 3 };
+            let rc = if i & 4 != 0 {
+                (c.cpu.mxcsr >> 13) & 3
+            } else {
+                i & 3
+            };
             let scalar = matches!(m, M::Roundss | M::Roundsd);
             c.cpu.xmm[d] = if matches!(m, M::Roundsd | M::Roundpd) {
                 lanes::<f64>(a, b, scalar, |_, y| round_bits::<f64>(y, rc))
@@ -246,10 +250,15 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         M::Insertps => {
             let b = c.xread(1)?;
             let i = c.ins.immediate(2) as u32;
-            let src = if c.is_mem(1) { b as u32 } else { (b >> (32 * ((i >> 6) & 3))) as u32 };
+            let src = if c.is_mem(1) {
+                b as u32
+            } else {
+                (b >> (32 * ((i >> 6) & 3))) as u32
+            };
             let d = c.x0();
             let dst = (i >> 4) & 3;
-            let mut r = (c.cpu.xmm[d] & !(0xffff_ffffu128 << (32 * dst))) | (src as u128) << (32 * dst);
+            let mut r =
+                (c.cpu.xmm[d] & !(0xffff_ffffu128 << (32 * dst))) | (src as u128) << (32 * dst);
             for k in 0..4 {
                 if (i >> k) & 1 != 0 {
                     r &= !(0xffff_ffffu128 << (32 * k));
@@ -262,7 +271,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             let s = c.xread(1)?;
             let k = c.ins.immediate(2) as u32 & 3;
             let v = (s >> (32 * k)) as u32 as u64;
-            if c.is_mem(0) { c.write_mem(c.ea(), 4, v) } else { c.write_op(0, v) }
+            if c.is_mem(0) {
+                c.write_mem(c.ea(), 4, v)
+            } else {
+                c.write_op(0, v)
+            }
         }
         M::Ldmxcsr => {
             let v = c.read_op(0)?;

@@ -29,7 +29,9 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         | M::Prefetcht1
         | M::Prefetcht2
         | M::Prefetchw
-        | M::Prefetch | M::Clflush | M::Clflushopt => {}
+        | M::Prefetch
+        | M::Clflush
+        | M::Clflushopt => {}
         M::Cpuid => cpuid(c),
         M::Rdtsc => {
             let t = c.icount;
@@ -60,8 +62,8 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
     Ok(())
 }
 
-/// cpuid leaf 1 ECX: SSE3, SSSE3, CX16, SSE4.1, MOVBE, POPCNT. No XSAVE/OSXSAVE/AVX.
-const LEAF1_ECX: u32 = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 22 | 1 << 23;
+/// cpuid leaf 1 ECX: SSE3, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT. No XSAVE/OSXSAVE/AVX.
+const LEAF1_ECX: u32 = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23;
 /// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2.
 const LEAF1_EDX: u32 =
     1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
