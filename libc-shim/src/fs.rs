@@ -10,11 +10,12 @@
 //! that they always see the current overlay.
 //!
 //! - [`node`]: what a path can name; [`synth`]: `/dev` and `/proc`; [`file`]: open file
-//!   descriptions and their I/O; [`fdtable`]: fd numbers; [`ops`]: creating, removing and
-//!   renaming names, opening, copy-up.
+//!   descriptions and their I/O; [`fdtable`]: fd numbers; [`ops`]: copy-up, creating and
+//!   opening; [`names`]: removing and renaming.
 
 pub mod fdtable;
 pub mod file;
+pub mod names;
 pub mod node;
 pub mod ops;
 pub mod synth;

@@ -268,6 +268,9 @@ pub fn load(
     })
 }
 
+/// Reads the interpreter at a path: its bytes and canonical path.
+pub type OpenInterp<'a> = dyn FnMut(&[u8]) -> Option<(Vec<u8>, Vec<u8>)> + 'a;
+
 /// Loads an executable (and its interpreter, read with `open_interp`), sets up `brk`, and
 /// returns the executable's placement, the interpreter's (if any) and the entry point.
 pub fn load_program(
@@ -275,7 +278,7 @@ pub fn load_program(
     mem: &mut GuestMem,
     file: &[u8],
     path: &[u8],
-    open_interp: &mut dyn FnMut(&[u8]) -> Option<(Vec<u8>, Vec<u8>)>,
+    open_interp: &mut OpenInterp<'_>,
 ) -> Result<(Loaded, Option<Loaded>, u64), LoadError> {
     let elf = Elf::parse(file)?;
     let exe = load(mm, mem, &elf, file, path, Some(EXE_BASE))?;

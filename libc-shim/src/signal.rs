@@ -163,7 +163,7 @@ pub fn deliver(ctx: &mut Ctx<'_>, info: SigInfo, forced: bool) -> Outcome {
             Outcome::Handled
         }
         // The frame could not be written (stack overflow): SIGSEGV with the default action.
-        Err(_) => Outcome::Terminate(if signal == SIGSEGV { SIGSEGV } else { SIGSEGV }),
+        Err(_) => Outcome::Terminate(SIGSEGV),
     }
 }
 

@@ -403,9 +403,13 @@ pub fn boot(
         .take(15)
         .copied()
         .collect();
-    let mut cpu = Cpu::default();
-    cpu.rip = entry;
-    cpu.gpr[reg::RSP] = sp;
+    let mut gpr = [0; 16];
+    gpr[reg::RSP] = sp;
+    let cpu = Cpu {
+        rip: entry,
+        gpr,
+        ..Cpu::default()
+    };
     Ok((proc, cpu))
 }
 

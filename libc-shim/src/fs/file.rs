@@ -278,10 +278,10 @@ impl OpenFile {
             _ => return Err(EINVAL),
         };
         let new = base.checked_add(off).filter(|&n| n >= 0).ok_or(EINVAL)? as u64;
-        if let FileKind::Dir { listing, .. } = &mut self.kind {
-            if new == 0 {
-                *listing = None;
-            }
+        if let FileKind::Dir { listing, .. } = &mut self.kind
+            && new == 0
+        {
+            *listing = None;
         }
         self.offset = new;
         Ok(new)

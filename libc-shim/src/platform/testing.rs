@@ -121,10 +121,10 @@ impl Platform for TestPlatform {
             }
             Err(e) => return Err(e),
         }
-        if how.trunc {
-            if let Some(Some(d)) = self.host.get_mut(&p) {
-                d.clear();
-            }
+        if how.trunc
+            && let Some(Some(d)) = self.host.get_mut(&p)
+        {
+            d.clear();
         }
         self.open.push(Some(p));
         Ok(self.open.len() as u32 + 9)

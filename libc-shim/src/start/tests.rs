@@ -163,8 +163,11 @@ fn boot_loads_scripts_through_their_interpreter() {
     assert_eq!(proc.vfs.fds.fds(), [0, 1, 2]);
 }
 
+/// One step of a scripted executor.
+type Step = Box<dyn FnMut(&mut Cpu, &mut GuestMem) -> Stop>;
+
 /// An executor that runs a list of steps, one per call.
-struct Script(Vec<Box<dyn FnMut(&mut Cpu, &mut GuestMem) -> Stop>>, usize);
+struct Script(Vec<Step>, usize);
 
 impl Executor for Script {
     fn run(&mut self, cpu: &mut Cpu, mem: &mut GuestMem, _budget: u64) -> Stop {
@@ -209,7 +212,7 @@ fn main_loop_runs_syscalls_and_delivers_faults_to_handlers() {
     let (mut proc, mut cpu) = started(&mut p, &mut h);
     let handler = 0x40_1010;
     let restorer = 0x40_1020;
-    let steps: Vec<Box<dyn FnMut(&mut Cpu, &mut GuestMem) -> Stop>> = vec![
+    let steps: Vec<Step> = vec![
         // sigaction(SIGSEGV, {handler, SA_SIGINFO|SA_RESTORER, restorer}) with the struct on the stack.
         Box::new(move |c, m| {
             let at = c.gpr[reg::RSP] - 256;
@@ -273,8 +276,7 @@ fn unhandled_signals_end_the_process_like_a_shell_reports() {
     let mut p = TestPlatform::default();
     let mut h = host_mem(64 << 20);
     let (mut proc, mut cpu) = started(&mut p, &mut h);
-    let steps: Vec<Box<dyn FnMut(&mut Cpu, &mut GuestMem) -> Stop>> =
-        vec![Box::new(|_, _| Stop::InvalidOpcode)];
+    let steps: Vec<Step> = vec![Box::new(|_, _| Stop::InvalidOpcode)];
     assert_eq!(
         run(
             &mut proc,
@@ -290,8 +292,7 @@ fn unhandled_signals_end_the_process_like_a_shell_reports() {
     let mut h = host_mem(64 << 20);
     let (mut proc, mut cpu) = started(&mut p, &mut h);
     // raise(SIGABRT) via tgkill: delivered after the syscall returns.
-    let steps: Vec<Box<dyn FnMut(&mut Cpu, &mut GuestMem) -> Stop>> =
-        vec![Box::new(|c, _| syscall(c, 234, &[1, 1, 6]))];
+    let steps: Vec<Step> = vec![Box::new(|c, _| syscall(c, 234, &[1, 1, 6]))];
     assert_eq!(
         run(
             &mut proc,
@@ -306,7 +307,7 @@ fn unhandled_signals_end_the_process_like_a_shell_reports() {
     let mut p = TestPlatform::default();
     let mut h = host_mem(64 << 20);
     let (mut proc, mut cpu) = started(&mut p, &mut h);
-    let steps: Vec<Box<dyn FnMut(&mut Cpu, &mut GuestMem) -> Stop>> = vec![Box::new(|c, m| {
+    let steps: Vec<Step> = vec![Box::new(|c, m| {
         let mut sp = c.gpr[reg::RSP];
         loop {
             sp -= 8;

@@ -138,10 +138,8 @@ pub fn close_range(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 pub fn lseek(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let f = file(ctx, a[0])?;
-    let r = f
-        .borrow_mut()
-        .seek(&ctx.proc.vfs.image, ctx.p, a[1] as i64, a[2] as u32);
-    r
+    let mut f = f.borrow_mut();
+    f.seek(&ctx.proc.vfs.image, ctx.p, a[1] as i64, a[2] as u32)
 }
 
 pub fn dup(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
@@ -339,10 +337,10 @@ fn do_poll(ctx: &mut Ctx<'_>, fds: u64, n: u64, timeout_ns: Option<u64>) -> SysR
             ready += 1;
         }
     }
-    if ready == 0 {
-        if let Some(ns) = timeout_ns {
-            ctx.p.sleep(ns);
-        }
+    if ready == 0
+        && let Some(ns) = timeout_ns
+    {
+        ctx.p.sleep(ns);
     }
     Ok(ready)
 }
@@ -412,10 +410,10 @@ fn do_select(ctx: &mut Ctx<'_>, n: u64, sets: [u64; 3], timeout_ns: Option<u64>)
             }
         }
     }
-    if count == 0 {
-        if let Some(ns) = timeout_ns {
-            ctx.p.sleep(ns);
-        }
+    if count == 0
+        && let Some(ns) = timeout_ns
+    {
+        ctx.p.sleep(ns);
     }
     Ok(count)
 }

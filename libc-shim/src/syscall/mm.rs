@@ -71,7 +71,7 @@ pub fn brk(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 }
 
 pub fn msync(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if a[0] % crate::mem::PAGE != 0 {
+    if !a[0].is_multiple_of(crate::mem::PAGE) {
         Err(EINVAL)
     } else {
         Ok(0)
@@ -80,7 +80,7 @@ pub fn msync(_ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
 
 /// `mincore`: every mapped page is resident.
 pub fn mincore(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
-    if a[0] % crate::mem::PAGE != 0 {
+    if !a[0].is_multiple_of(crate::mem::PAGE) {
         return Err(EINVAL);
     }
     let pages = a[1].div_ceil(crate::mem::PAGE);

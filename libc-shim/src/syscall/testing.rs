@@ -29,6 +29,12 @@ pub struct Harness {
     pub p: TestPlatform,
 }
 
+impl Default for Harness {
+    fn default() -> Self {
+        Harness::new()
+    }
+}
+
 impl Harness {
     pub fn new() -> Harness {
         let mut p = TestPlatform::default();
