@@ -564,4 +564,6 @@ mod wasm {
 }
 
 #[cfg(test)]
+mod e2e;
+#[cfg(test)]
 mod tests;

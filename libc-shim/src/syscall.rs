@@ -226,6 +226,7 @@ syscalls! {
     316 renameat2 "fsfsx" fs::renameat2;
     318 getrandom "pux" proc::getrandom;
     332 statx "fsxxp" fs::statx;
+    334 rseq "pxxx" proc::rseq;
     436 close_range "uux" io::close_range;
     439 faccessat2 "fsxx" fs::faccessat2;
 }

@@ -13,6 +13,12 @@ pub fn zero(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// `rseq`: restartable sequences are not supported (libc then does without them). A row of its
+/// own so that the answer is traced only under `OCI2WASM_STRACE`, as glibc asks at every start.
+pub fn rseq(_ctx: &mut Ctx<'_>, _a: [u64; 6]) -> SysResult {
+    Err(ENOSYS)
+}
+
 pub fn exit(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     ctx.proc.exit_status = Some((a[0] & 0xff) as i32);
     Ok(0)

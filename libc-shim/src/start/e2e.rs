@@ -1,0 +1,192 @@
+//! End-to-end tests on the host: small static programs assembled with iced's `code_asm`, packed
+//! into an image with files they use, started with `docker run` semantics and run by the real
+//! interpreter through the runtime (syscalls, overlay, faults, stack guard). When the host has
+//! a static `/bin/busybox`, it runs a few applets too.
+
+use super::*;
+use crate::interp::Interp;
+use crate::mem::testing::host_mem;
+use crate::mm::FixedWindow;
+use crate::platform::testing::TestPlatform;
+use iced_x86::code_asm::*;
+use vfs_pack::tree::{Inode, Meta, Node as TNode, Tree};
+
+/// A static ELF whose one RX segment at 0x400000 holds the headers, then `code` at 0x401000.
+fn elf(code: &[u8]) -> Vec<u8> {
+    let mut b = alloc::vec![0u8; 0x1000];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4..7].copy_from_slice(&[2, 1, 1]);
+    b[16..18].copy_from_slice(&2u16.to_le_bytes());
+    b[18..20].copy_from_slice(&62u16.to_le_bytes());
+    b[24..32].copy_from_slice(&0x40_1000u64.to_le_bytes());
+    b[32..40].copy_from_slice(&64u64.to_le_bytes());
+    b[54..56].copy_from_slice(&56u16.to_le_bytes());
+    b[56..58].copy_from_slice(&1u16.to_le_bytes());
+    let size = 0x1000 + code.len() as u64;
+    let ph = [1u32.to_le_bytes(), 5u32.to_le_bytes()].concat();
+    b[64..72].copy_from_slice(&ph);
+    b[80..88].copy_from_slice(&0x40_0000u64.to_le_bytes());
+    b[96..104].copy_from_slice(&size.to_le_bytes());
+    b[104..112].copy_from_slice(&size.to_le_bytes());
+    b.extend_from_slice(code);
+    b
+}
+
+fn asm(f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
+    let mut a = CodeAssembler::new(64).unwrap();
+    f(&mut a).unwrap();
+    elf(&a.assemble(0x40_1000).unwrap())
+}
+
+/// Packs `files` (path, bytes, mode) and runs the first with `args`; returns (status, stdout,
+/// stderr).
+fn run_image(files: &[(&str, Vec<u8>, u32)], args: &[&str]) -> (i32, Vec<u8>, Vec<u8>) {
+    let mut t = Tree::new();
+    for (path, data, mode) in files {
+        let (dir, name) = t
+            .resolve_parent(path.as_bytes(), Some(Meta::root(0o755)), false)
+            .unwrap();
+        let id = t.add(Inode {
+            meta: Meta::root(*mode),
+            node: TNode::File(data.clone()),
+        });
+        t.link(dir, &name, id);
+    }
+    let mut bytes = Vec::new();
+    vfs_pack::write(&t, &mut bytes).unwrap();
+    let image: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    let mut cfg = Vec::new();
+    crate::layout::push_config_record(&mut cfg, ConfigTag::Entrypoint, files[0].0.as_bytes());
+    let mut p = TestPlatform {
+        args: core::iter::once("prog")
+            .chain(args.iter().copied())
+            .map(|a| a.as_bytes().to_vec())
+            .collect(),
+        ..TestPlatform::default()
+    };
+    let mut h = host_mem(256 << 20);
+    let mut exec = InterpExecutor(Interp::new());
+    let status = main(
+        &mut p,
+        image,
+        &cfg,
+        &mut h.mem,
+        Box::new(FixedWindow),
+        256 << 20,
+        &mut exec,
+    );
+    (status, p.stdout, p.stderr)
+}
+
+#[test]
+fn hello_reads_a_file_and_exits_with_its_status() {
+    let prog = asm(|a| {
+        let mut msg = a.create_label();
+        let mut path = a.create_label();
+        a.mov(eax, 1)?;
+        a.mov(edi, 1)?;
+        a.lea(rsi, ptr(msg))?;
+        a.mov(edx, 6)?;
+        a.syscall()?;
+        a.mov(eax, 2)?;
+        a.lea(rdi, ptr(path))?;
+        a.xor(esi, esi)?;
+        a.syscall()?;
+        a.mov(edi, eax)?;
+        a.sub(rsp, 256)?;
+        a.xor(eax, eax)?;
+        a.mov(rsi, rsp)?;
+        a.mov(edx, 256)?;
+        a.syscall()?;
+        a.mov(edx, eax)?;
+        a.mov(eax, 1)?;
+        a.mov(edi, 1)?;
+        a.mov(rsi, rsp)?;
+        a.syscall()?;
+        a.mov(eax, 231)?;
+        a.mov(edi, 7)?;
+        a.syscall()?;
+        a.set_label(&mut msg)?;
+        a.db(b"hello\n")?;
+        a.set_label(&mut path)?;
+        a.db(b"/etc/motd\0")?;
+        Ok(())
+    });
+    let (status, out, err) = run_image(
+        &[
+            ("/prog", prog, 0o755),
+            ("/etc/motd", b"motd!\n".to_vec(), 0o644),
+        ],
+        &[],
+    );
+    assert_eq!(
+        (status, out, err),
+        (7, b"hello\nmotd!\n".to_vec(), Vec::new())
+    );
+}
+
+#[test]
+fn null_write_and_unbounded_recursion_end_with_sigsegv() {
+    let null = asm(|a| a.mov(qword_ptr(0x10u64), 1));
+    let (status, _, err) = run_image(&[("/prog", null, 0o755)], &[]);
+    assert_eq!(
+        (status, &err[..]),
+        (139, &b"Segmentation fault (core dumped)\n"[..])
+    );
+    let recurse = asm(|a| {
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        a.call(top)
+    });
+    let (status, _, _) = run_image(&[("/prog", recurse, 0o755)], &[]);
+    assert_eq!(status, 139);
+    let ud = asm(|a| a.ud2());
+    assert_eq!(run_image(&[("/prog", ud, 0o755)], &[]).0, 132);
+}
+
+#[test]
+fn unknown_syscall_is_enosys() {
+    let prog = asm(|a| {
+        a.mov(eax, 500)?;
+        a.syscall()?;
+        a.mov(edi, eax)?;
+        a.mov(eax, 60)?;
+        a.syscall()
+    });
+    let (status, _, err) = run_image(&[("/prog", prog, 0o755)], &[]);
+    assert_eq!(status, 256 - 38);
+    assert!(String::from_utf8_lossy(&err).contains("unsupported syscall 500"));
+}
+
+/// Runs the host's static busybox, if there is one (Debian's busybox-static).
+#[test]
+fn host_busybox_applets() {
+    let Ok(bb) = std::fs::read("/bin/busybox") else {
+        return;
+    };
+    if crate::loader::Elf::parse(&bb).map_or(true, |e| e.interp.is_some()) {
+        return;
+    }
+    let files = [
+        ("/bin/busybox", bb, 0o755),
+        ("/etc/motd", b"b\na\nc\n".to_vec(), 0o644),
+    ];
+    let (status, out, err) = run_image(&files, &["echo", "hello", "world"]);
+    assert_eq!(
+        (
+            status,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned()
+        ),
+        (0, String::from("hello world\n"), String::new())
+    );
+    let (status, out, err) = run_image(&files, &["sort", "/etc/motd"]);
+    assert_eq!(
+        (
+            status,
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned()
+        ),
+        (0, String::from("a\nb\nc\n"), String::new())
+    );
+}
