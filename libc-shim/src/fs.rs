@@ -249,6 +249,12 @@ impl Vfs {
             }
             let child = self.child(p, &w, &comp)?;
             if child.kind() == Kind::Symlink && (!last || follow || must_be_dir) {
+                if let Node::Synth(Synth::PidFd(fd)) = child
+                    && self.fds.get(i64::from(fd))?.borrow().node().is_none()
+                {
+                    w.push(comp, Node::Synth(Synth::FdTarget(fd)));
+                    continue;
+                }
                 links += 1;
                 if links > vfs_pack::MAX_SYMLINKS {
                     return Err(ELOOP);
@@ -410,6 +416,19 @@ impl Vfs {
     /// Like [`Vfs::readlink_node`], reading host links through the platform.
     pub fn readlink(&self, p: &mut dyn Platform, n: &Node) -> SysResult<Vec<u8>> {
         match n {
+            Node::Synth(Synth::PidFd(fd)) => {
+                let f = self.fds.get(i64::from(*fd))?;
+                let host = match f.borrow().kind {
+                    FileKind::Stdio(h) => h,
+                    _ => return self.readlink_node(n),
+                };
+                // Docker gives a container without a terminal pipes for its stdio.
+                Ok(if p.isatty(host) {
+                    b"/dev/pts/0".to_vec()
+                } else {
+                    format!("pipe:[{}]", 4026531840u64 + u64::from(host)).into_bytes()
+                })
+            }
             Node::Host { mount, path, stat } if stat.kind == Kind::Symlink => {
                 p.readlink(self.mounts[*mount].fd, path)
             }

@@ -192,6 +192,38 @@ impl Mm {
         }
     }
 
+    /// Merges mappings around `[start, end)` with their neighbours when they continue each other
+    /// (same protection and name, and for files the next file offset), as Linux does.
+    fn merge(&mut self, start: u64, end: u64) {
+        let first = self
+            .vmas
+            .range(..start)
+            .next_back()
+            .map_or(start, |(&k, _)| k);
+        let keys: Vec<u64> = self.vmas.range(first..=end).map(|(&k, _)| k).collect();
+        let mut cur = None::<u64>;
+        for k in keys {
+            if let Some(c) = cur
+                && let (Some(a), Some(b)) = (self.vmas.get(&c), self.vmas.get(&k))
+            {
+                let anon = a.name.is_empty() || a.name.starts_with(b"[");
+                if a.end == k
+                    && a.prot == b.prot
+                    && a.name == b.name
+                    && (anon || b.offset == a.offset + (a.end - c))
+                {
+                    let end = b.end;
+                    self.vmas.remove(&k);
+                    if let Some(a) = self.vmas.get_mut(&c) {
+                        a.end = end;
+                    }
+                    continue;
+                }
+            }
+            cur = Some(k);
+        }
+    }
+
     /// Writes `bytes` at `addr` regardless of page permissions (the kernel filling a mapping).
     pub fn poke(&mut self, mem: &mut GuestMem, addr: u64, bytes: &[u8]) -> SysResult<()> {
         let end = addr
@@ -249,6 +281,7 @@ impl Mm {
                 name: name.to_vec(),
             },
         );
+        self.merge(addr, end);
         Mm::zero(mem, addr, len);
         mem.protect(addr, len, prot_perm(prot)).map_err(|_| ENOMEM)
     }
@@ -380,6 +413,7 @@ impl Mm {
                 },
             );
         }
+        self.merge(addr, end);
         self.changed.push((addr, end - addr));
         mem.protect(addr, end - addr, prot_perm(prot))
             .map_err(|_| ENOMEM)

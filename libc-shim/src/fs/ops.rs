@@ -207,6 +207,9 @@ impl Vfs {
             Err(e) => return Err(e),
         };
         let node = w.node().clone();
+        if let Node::Synth(Synth::FdTarget(fd)) = node {
+            return self.fds.dup(i64::from(fd), 0, flags & o::CLOEXEC != 0);
+        }
         let kind = node.kind();
         let writing = flags & o::ACCMODE != o::RDONLY;
         if flags & o::PATH != 0 {

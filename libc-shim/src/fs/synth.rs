@@ -54,6 +54,9 @@ pub enum Synth {
     PidExe,
     PidCwd,
     File(ProcFile),
+    /// What `/proc/self/fd/N` leads to when fd N has no path (a pipe, a stdio stream): opening
+    /// it duplicates the descriptor, as Linux's magic links reopen the same object.
+    FdTarget(u32),
 }
 
 /// What the memory manager tells `/proc`.
@@ -103,6 +106,7 @@ impl Synth {
             Synth::DevDir | Synth::ProcDir | Synth::PidDir | Synth::PidFdDir => Kind::Dir,
             Synth::Dev(_) => Kind::CharDevice,
             Synth::File(_) => Kind::File,
+            Synth::FdTarget(_) => Kind::Fifo,
             _ => Kind::Symlink,
         }
     }
@@ -159,6 +163,7 @@ impl Synth {
             Synth::PidCwd => 19,
             Synth::File(f) => 20 + f as u64,
             Synth::PidFd(n) => 100 + u64::from(n),
+            Synth::FdTarget(n) => 2000 + u64::from(n),
         }
     }
 
@@ -177,6 +182,7 @@ impl Synth {
                 (0o020666, makedev(major, minor))
             }
             Synth::File(_) => (0o100444, 0),
+            Synth::FdTarget(_) => (0o010600, 0),
             s if s.kind() == Kind::Dir => (0o040555, 0),
             _ => (0o120777, 0),
         };

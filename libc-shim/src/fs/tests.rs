@@ -322,3 +322,29 @@ fn host_mounts_go_through_the_platform() {
         Err(EXDEV)
     );
 }
+
+#[test]
+fn create_with_trunc_in_image_dir() {
+    let (mut v, mut p) = setup();
+    let p = &mut p;
+    let fd = v.open(p, &NoProc, CWD, b"/tmp/x", 0x241, 0o666).unwrap();
+    assert_eq!(fd, 0);
+}
+
+#[test]
+fn dev_stdout_reopens_the_descriptor() {
+    let (mut v, mut p) = setup();
+    let p = &mut p;
+    let out = file::OpenFile::new(FileKind::Stdio(1), o::WRONLY, Vec::new());
+    assert_eq!(v.fds.install(out, false).unwrap(), 0);
+    let fd = v
+        .open(p, &NoProc, CWD, b"/dev/stdin", o::WRONLY, 0)
+        .unwrap();
+    let f = v.fds.get(i64::from(fd)).unwrap();
+    f.borrow_mut()
+        .write(p, b"via magic link", None, Timespec::default())
+        .unwrap();
+    assert_eq!(p.stdout, b"via magic link");
+    let link = v.walk(p, &[], b"/proc/self/fd/0", false).unwrap();
+    assert_eq!(v.readlink(p, link.node()).unwrap(), b"pipe:[4026531841]");
+}
