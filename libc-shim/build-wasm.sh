@@ -93,8 +93,8 @@ esac
 # RUSTFLAGS (not `cargo rustc -- FLAGS`) so that the remapping also covers core and alloc.
 rustflags="${remap[*]} ${link[*]}"
 echo "build-wasm: building libc-shim for $TARGET with the $toolchain toolchain" >&2
-env "${env_vars[@]}" CARGO_TARGET_DIR="$TARGET_DIR" RUSTFLAGS="$rustflags" \
-    CARGO_ENCODED_RUSTFLAGS= "${cargo[@]}" "${cargo_args[@]}" >&2 ||
+env -u CARGO_ENCODED_RUSTFLAGS "${env_vars[@]}" CARGO_TARGET_DIR="$TARGET_DIR" RUSTFLAGS="$rustflags" \
+    "${cargo[@]}" "${cargo_args[@]}" >&2 ||
     die "the build failed"
 
 built=$TARGET_DIR/$TARGET/wasm/libc_shim.wasm

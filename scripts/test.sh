@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
+# The committed runtime module must be what its committed sources build (byte for byte).
+libc-shim/build-wasm.sh --check
 cargo test --workspace --locked

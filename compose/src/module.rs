@@ -14,10 +14,17 @@
 //!
 //! The memory starts [`GUEST_SLACK_PAGES`] pages past `guest_base` and may grow to 4 GiB: the
 //! runtime grows it as the guest maps memory, and the p1 adapter needs `memory.grow` to work.
+//!
+//! One import is rerouted: `wasi_snapshot_preview1.proc_exit` becomes
+//! `wasi:cli/exit@0.2.12.exit-with-code` (the same core signature, `(param i32)`), because the p1
+//! adapter reports every non-zero status as 1 and a container's exit status must survive (`exit 3`
+//! is 3; Linux keeps the low 8 bits, as the canonical ABI's `u8` does).
 
 use libc_shim::layout::{Layout, MAGIC, VERSION};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
-use wasm_encoder::{ConstExpr, DataCountSection, DataSection, MemorySection, RawSection};
+use wasm_encoder::{
+    ConstExpr, DataCountSection, DataSection, ImportSection, MemorySection, RawSection,
+};
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -234,6 +241,24 @@ pub fn build(
             after_code = false;
         }
         match payload {
+            Payload::ImportSection(reader) => {
+                let imports: Vec<_> = reader.into_imports().collect::<Result<_, _>>()?;
+                let has_exit_with_code = imports
+                    .iter()
+                    .any(|i| (i.module, i.name) == (crate::wit::EXIT_MODULE, "exit-with-code"));
+                let mut section = ImportSection::new();
+                for import in imports {
+                    let (module, name) = match (import.module, import.name) {
+                        ("wasi_snapshot_preview1", "proc_exit") if !has_exit_with_code => {
+                            (crate::wit::EXIT_MODULE, "exit-with-code")
+                        }
+                        other => other,
+                    };
+                    let ty = reencoder.entity_type(import.ty).map_err(reencode_error)?;
+                    section.import(module, name, ty);
+                }
+                out.section(&section);
+            }
             Payload::MemorySection(reader) => {
                 let mut memories = MemorySection::new();
                 for (i, memory) in reader.into_iter().enumerate() {

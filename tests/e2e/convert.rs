@@ -241,3 +241,98 @@ fn help_shows_examples() {
         );
     }
 }
+
+/// `oci2wasm run COMPONENT [ARGS]` with the cache in `cache`; returns (status, stdout).
+fn run_component(cache: &Path, wasm: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["run", wasm.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = run(cache, &args);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn busybox_runs_on_the_built_in_runtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let result = run(
+        tmp.path(),
+        &[
+            "convert",
+            "-q",
+            &oci_ref("busybox"),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let wasm = out.join("busybox.wasm");
+    let cache = tmp.path();
+
+    // ARGS replace Cmd; the image's Env and WorkingDir apply; --env overrides.
+    let (status, stdout) = run_component(
+        cache,
+        &wasm,
+        &["--", "sh", "-c", "echo $GREETING; pwd; exit 3"],
+    );
+    assert_eq!((status, stdout.as_str()), (Some(3), "hello\n/home/user\n"));
+    let (status, stdout) = run_component(
+        cache,
+        &wasm,
+        &["-e", "GREETING=hi", "--", "sh", "-c", "echo $GREETING"],
+    );
+    assert_eq!((status, stdout.as_str()), (Some(0), "hi\n"));
+
+    // --entrypoint replaces Entrypoint (and drops Cmd); a signal death is 128 + N.
+    let (status, stdout) = run_component(
+        cache,
+        &wasm,
+        &[
+            "--entrypoint",
+            "/bin/sh",
+            "--",
+            "-c",
+            "echo entry; kill -9 $$",
+        ],
+    );
+    assert_eq!((status, stdout.as_str()), (Some(137), "entry\n"));
+
+    // A read-only mount is readable and not writable (shell builtins only: no fork yet).
+    let host = tmp.path().join("host");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("f.txt"), "from-the-host\n").unwrap();
+    let mount = format!("{}:/data:ro", host.display());
+    let (status, stdout) = run_component(
+        cache,
+        &wasm,
+        &[
+            "--mount",
+            &mount,
+            "--",
+            "sh",
+            "-c",
+            "read l < /data/f.txt; echo $l; echo x > /data/g.txt || echo refused",
+        ],
+    );
+    assert_eq!(
+        (status, stdout.as_str()),
+        (Some(0), "from-the-host\nrefused\n")
+    );
+    assert!(!host.join("g.txt").exists());
+
+    // Stock wasmtime runs the same component: its arguments replace Cmd too.
+    let result = Command::new("wasmtime")
+        .arg("run")
+        .arg(&wasm)
+        .args(["sh", "-c", "echo stock; exit 5"])
+        .output()
+        .expect("stock wasmtime (installed by scripts/setup.sh)");
+    assert_eq!(result.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&result.stdout), "stock\n");
+}
