@@ -3,8 +3,18 @@
 //! system call, a fault or when its instruction budget runs out.
 //!
 //! Files: `decode` (cache), `exec` (dispatch by mnemonic), `operand` (registers, addresses,
-//! memory), `flags` (lazy RFLAGS), then one file per instruction family. Instructions it does
-//! not implement end the run with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
+//! memory), `flags` (lazy RFLAGS), then one file per instruction family: `alu`, `data`,
+//! `shift`, `muldiv`, `bits`, `string`, `control`, `system` (cpuid), `sse`/`sse_int`/`sse_fp`/
+//! `sse_str`, `x87` over the soft float `f80`. Instructions it does not implement end the run
+//! with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
+//!
+//! Fidelity: every family is checked against the host CPU by the differential harness in
+//! `testing` (`difftest_*`). Known differences: MXCSR exception flags and x87 exception flags
+//! are not raised; SSE arithmetic always rounds to nearest (conversions to integer and
+//! `round*` honour MXCSR.RC); MMX, AVX, `int 0x80`, the FPU environment instructions and
+//! rcpps/rsqrtps are not implemented; `lock` on a register operand is not rejected.
+//! The CPU that cpuid describes (`system`) only claims what is implemented: SSE..SSE4.2,
+//! POPCNT, CX16, MOVBE, LZCNT, BMI1; no AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
 
 mod alu;
 mod bits;

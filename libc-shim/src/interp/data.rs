@@ -103,6 +103,14 @@ pub(crate) fn cmpxchg_wide(c: &mut Ctx) -> Step {
     let addr = c.ea();
     let g = c.cpu.gpr;
     let equal = if c.op_size(0) == 16 {
+        if !addr.is_multiple_of(16) {
+            // A misaligned cmpxchg16b operand is a general-protection fault.
+            return Err(super::Exit::Fault {
+                signal: 11,
+                addr: 0,
+                write: true,
+            });
+        }
         let lo = c.read_mem(addr, 8)?;
         let hi = c.read_mem(addr.wrapping_add(8), 8)?;
         let equal = lo == g[0] && hi == g[2];
