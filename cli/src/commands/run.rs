@@ -5,8 +5,9 @@
 //! - arguments `[NAME, ARGS...]`; ARGS, when given, replace the image's Cmd;
 //! - environment: only what `--env` gives (the image's Env is built into the component and the
 //!   runtime merges the two, `--env` winning), plus `OCI2WASM_ENTRYPOINT` for `--entrypoint P`:
-//!   one program path replacing the image's Entrypoint, as `docker run --entrypoint` (which also
-//!   drops the image's Cmd; an empty value clears the Entrypoint);
+//!   it replaces the image's Entrypoint and, as `docker run --entrypoint` does, drops its Cmd. The
+//!   runtime splits the value on `\x1f` (libc-shim/src/start.rs); `P` is one element, an empty
+//!   `P` clears the Entrypoint;
 //! - `--mount HOST:GUEST[:ro]` as a WASI preopened directory named GUEST (read-only with `:ro`).
 //!
 //! Compiling a component with a large filesystem is slow and memory-hungry, instantiating a
@@ -232,6 +233,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         wasi.env(key, value);
     }
     if let Some(entrypoint) = &args.entrypoint {
+        if entrypoint.contains('\x1f') {
+            bail!("--entrypoint {entrypoint:?}: a program path cannot hold \\x1f");
+        }
         wasi.env(ENTRYPOINT_VAR, entrypoint);
     }
     for spec in &args.mounts {
