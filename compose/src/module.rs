@@ -1,9 +1,9 @@
 //! The core module: the runtime with the packed filesystem, the run configuration and the filled-in
 //! [`Layout`] appended as active data segments, and its memory resized to cover them.
 //!
-//! Every runtime section except memory, data count and data is copied byte for byte (nothing is
-//! added that would shift an index); the data section keeps the runtime's own segments and gains
-//! ours after them, the layout last so that it overwrites the runtime's zeroed default.
+//! Every runtime section except imports, memory, data count and data is copied byte for byte
+//! (nothing is added that would shift an index); the data section keeps the runtime's own segments
+//! and gains ours after them, the layout last so that it overwrites the runtime's zeroed default.
 //!
 //! Linear memory, low to high (see `libc_shim::layout`):
 //!
@@ -22,12 +22,13 @@
 
 use libc_shim::layout::{Layout, MAGIC, VERSION};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
-use wasm_encoder::{
-    ConstExpr, DataCountSection, DataSection, ImportSection, MemorySection, RawSection,
-};
+use wasm_encoder::{ConstExpr, DataCountSection, Encode, ImportSection, MemorySection, RawSection};
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
 use crate::error::{Error, ErrorKind, Result};
+
+/// The data section's id.
+const DATA_SECTION: u8 = 11;
 
 /// One Wasm page.
 pub const WASM_PAGE: u64 = 64 * 1024;
@@ -223,21 +224,27 @@ pub fn build(
     let mut out = wasm_encoder::Module::new();
     let mut reencoder = RoundtripReencoder;
     let mut after_code = false;
-    let append = |data: &mut DataSection| {
+    // The data section is written by hand so that the filesystem is copied with `memcpy` (the
+    // iterator-based `DataSection::active` copies byte by byte when this crate is unoptimized).
+    let data_section = |count: u32, existing: &[u8]| {
+        let extra: usize = segments.iter().map(|(_, b)| b.len() + 16).sum();
+        let mut body = Vec::with_capacity(existing.len() + extra + 5);
+        (count + added).encode(&mut body);
+        body.extend_from_slice(existing);
         for (offset, bytes) in &segments {
-            data.active(
-                0,
-                &ConstExpr::i32_const(*offset as i32),
-                bytes.iter().copied(),
-            );
+            body.push(0x00); // active, memory 0
+            ConstExpr::i32_const(*offset as i32).encode(&mut body);
+            bytes.encode(&mut body); // length-prefixed
         }
+        body
     };
     for payload in Parser::new(0).parse_all(runtime_wasm) {
         let payload = payload?;
         if after_code && !has_data && !matches!(payload, Payload::CodeSectionEntry(_)) {
-            let mut data = DataSection::new();
-            append(&mut data);
-            out.section(&data);
+            out.section(&RawSection {
+                id: DATA_SECTION,
+                data: &data_section(0, &[]),
+            });
             after_code = false;
         }
         match payload {
@@ -277,12 +284,13 @@ pub fn build(
                 });
             }
             Payload::DataSection(reader) => {
-                let mut data = DataSection::new();
-                reencoder
-                    .parse_data_section(&mut data, reader)
-                    .map_err(reencode_error)?;
-                append(&mut data);
-                out.section(&data);
+                // The runtime's segments, byte for byte: everything after the count.
+                let body = &runtime_wasm[reader.range()];
+                let count_len = body.iter().position(|b| b & 0x80 == 0).map_or(0, |i| i + 1);
+                out.section(&RawSection {
+                    id: DATA_SECTION,
+                    data: &data_section(reader.count(), &body[count_len..]),
+                });
             }
             Payload::CodeSectionStart { range, .. } => {
                 out.section(&RawSection {
