@@ -32,6 +32,7 @@ mod reference;
 mod registry;
 mod source;
 mod store;
+mod unpack;
 
 use std::path::PathBuf;
 
@@ -48,6 +49,7 @@ pub use progress::Progress;
 pub use reference::ImageRef;
 pub use registry::RegistryOptions;
 pub use source::LayerInfo;
+pub use unpack::{Unpacked, unpack};
 
 use source::{LayerSource, Resolved};
 
