@@ -4,3 +4,4 @@ pub mod convert;
 pub mod inspect;
 pub mod pack;
 pub mod run;
+pub mod verify;

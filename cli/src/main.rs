@@ -33,24 +33,31 @@ enum Command {
     Run(commands::run::Args),
     Inspect(commands::inspect::Args),
     Pack(commands::pack::Args),
+    Verify(commands::verify::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut return_code = ExitCode::SUCCESS;
+    // `verify` tells a failure of its own (2) from a difference it found (1).
+    let mut error_code = ExitCode::FAILURE;
     let result = match cli.command {
         Command::Convert(args) => commands::convert::run(args),
         // `run` exits with the guest's status.
         Command::Run(args) => commands::run::run(args).map(|code| return_code = code),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Pack(args) => commands::pack::run(args),
+        Command::Verify(args) => {
+            error_code = ExitCode::from(2);
+            commands::verify::run(args).map(|code| return_code = code)
+        }
     };
     match result {
         Ok(()) => return_code,
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("oci2wasm: error: {err:#}");
-            ExitCode::FAILURE
+            error_code
         }
     }
 }

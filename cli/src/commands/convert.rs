@@ -12,9 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use oci2wasm_compose::entry::Entry;
 use oci2wasm_compose::topology::{ImageInfo, Sources};
 use oci2wasm_compose::{RunConfig, Topology, module};
 use oci2wasm_fetch::ImageRef;
+use oci2wasm_fetch::spec::ImageConfiguration;
+use vfs_pack::tree::Tree;
 
 use crate::image_args::ImageArgs;
 use crate::output::human_bytes;
@@ -155,52 +158,17 @@ pub fn run(args: Args) -> Result<()> {
         step.elapsed().as_secs_f64()
     ));
     let context = || format!("cannot convert {}", args.image.image);
-
-    let run_config = RunConfig::from_image(&image.config);
-    let entry =
-        oci2wasm_compose::entry::resolve(&image.rootfs, &run_config).with_context(context)?;
-    let info = module::inspect_runtime(&runtime).with_context(context)?;
-    if !info.has_start {
-        bail!(
-            "{}: the runtime module has no _start yet (libc-shim/libc-shim.wasm was built before the runtime's entry point existed; rebuild it with libc-shim/build-wasm.sh)",
-            context()
-        );
-    }
-    say(format!(
-        "entrypoint {} -> {} ({:?}, {:?})",
-        entry.command, entry.elf_path, entry.elf.kind, entry.elf.linking
-    ));
-
-    let step = Instant::now();
-    let mut fs = Vec::new();
-    let stats = vfs_pack::write(&image.rootfs, &mut fs).with_context(context)?;
     let oci2wasm_fetch::Image {
         config,
         manifest_digest,
         rootfs,
         ..
     } = image;
-    drop(rootfs);
-    say(format!(
-        "packed {} inodes, {} of files into a {} filesystem image ({:.1} s)",
-        stats.inodes,
-        human_bytes(stats.file_bytes),
-        human_bytes(fs.len() as u64),
-        step.elapsed().as_secs_f64()
-    ));
-    let step = Instant::now();
-    let core = oci2wasm_compose::compose_core(&runtime, &fs, &run_config.encode(), heap_size)
-        .with_context(context)?;
-    drop(fs);
-    let (core_size, guest_base) = (core.bytes.len(), core.layout.guest_base);
-    let component = oci2wasm_compose::componentize(core.bytes).with_context(context)?;
-    say(format!(
-        "composed a {} core module (guest memory from {:#x}) into a {} component ({:.1} s)",
-        human_bytes(core_size as u64),
-        guest_base,
-        human_bytes(component.len() as u64),
-        step.elapsed().as_secs_f64()
-    ));
+    let Composed {
+        component,
+        run_config,
+        entry,
+    } = compose_image(&config, rootfs, &runtime, heap_size, &context, &say)?;
 
     let file = format!("{name}.wasm");
     let topology = Topology::new(
@@ -229,6 +197,70 @@ pub fn run(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// What [`compose_image`] made.
+#[derive(Debug)]
+pub struct Composed {
+    pub component: Vec<u8>,
+    pub run_config: RunConfig,
+    pub entry: Entry,
+}
+
+/// The in-memory part of `convert` after the fetch: checks the entrypoint, packs `rootfs` (freed
+/// as soon as it is packed), composes it with `runtime` and componentizes. `context` names the
+/// image in errors; `say` reports each step.
+pub fn compose_image(
+    config: &ImageConfiguration,
+    rootfs: Tree,
+    runtime: &[u8],
+    heap_size: u32,
+    context: &dyn Fn() -> String,
+    say: &dyn Fn(String),
+) -> Result<Composed> {
+    let run_config = RunConfig::from_image(config);
+    let entry = oci2wasm_compose::entry::resolve(&rootfs, &run_config).with_context(context)?;
+    let info = module::inspect_runtime(runtime).with_context(context)?;
+    if !info.has_start {
+        bail!(
+            "{}: the runtime module has no _start yet (libc-shim/libc-shim.wasm was built before the runtime's entry point existed; rebuild it with libc-shim/build-wasm.sh)",
+            context()
+        );
+    }
+    say(format!(
+        "entrypoint {} -> {} ({:?}, {:?})",
+        entry.command, entry.elf_path, entry.elf.kind, entry.elf.linking
+    ));
+
+    let step = Instant::now();
+    let mut fs = Vec::new();
+    let stats = vfs_pack::write(&rootfs, &mut fs).with_context(context)?;
+    drop(rootfs);
+    say(format!(
+        "packed {} inodes, {} of files into a {} filesystem image ({:.1} s)",
+        stats.inodes,
+        human_bytes(stats.file_bytes),
+        human_bytes(fs.len() as u64),
+        step.elapsed().as_secs_f64()
+    ));
+    let step = Instant::now();
+    let core = oci2wasm_compose::compose_core(runtime, &fs, &run_config.encode(), heap_size)
+        .with_context(context)?;
+    drop(fs);
+    let (core_size, guest_base) = (core.bytes.len(), core.layout.guest_base);
+    let component = oci2wasm_compose::componentize(core.bytes).with_context(context)?;
+    say(format!(
+        "composed a {} core module (guest memory from {:#x}) into a {} component ({:.1} s)",
+        human_bytes(core_size as u64),
+        guest_base,
+        human_bytes(component.len() as u64),
+        step.elapsed().as_secs_f64()
+    ));
+    Ok(Composed {
+        component,
+        run_config,
+        entry,
+    })
 }
 
 /// Writes `files` into `dir`: into a fresh temporary directory renamed to `dir` when `dir` does not

@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The environment variable carrying `--entrypoint` to the runtime.
 pub const ENTRYPOINT_VAR: &str = "OCI2WASM_ENTRYPOINT";
@@ -213,34 +213,66 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let guest = Guest {
+        component: &args.component,
+        entrypoint: args.entrypoint.as_deref(),
+        env: &args.env,
+        mounts: &args.mounts,
+        cache_dir: args.cache_dir.as_deref(),
+        args: &args.args,
+    };
+    let status = run_guest(&guest, |wasi| {
+        wasi.inherit_stdio();
+    })?;
+    Ok(ExitCode::from(status))
+}
+
+/// One run of a component: what `oci2wasm run` takes from its command line.
+#[derive(Clone, Copy, Debug)]
+pub struct Guest<'a> {
+    pub component: &'a Path,
+    pub entrypoint: Option<&'a str>,
+    /// `KEY=VALUE` strings.
+    pub env: &'a [String],
+    /// `HOST:GUEST[:ro]` strings.
+    pub mounts: &'a [String],
+    /// As `--cache-dir`: `None` for the default location.
+    pub cache_dir: Option<&'a Path>,
+    pub args: &'a [String],
+}
+
+/// Runs `guest` in the embedded wasmtime and returns its exit status. `stdio` connects the
+/// guest's stdin, stdout and stderr (`oci2wasm run` inherits ours; `verify` captures them).
+pub fn run_guest(guest: &Guest<'_>, stdio: impl FnOnce(&mut WasiCtxBuilder)) -> Result<u8> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     let engine = Engine::new(&config)?;
-    let cache = cache_root(args.cache_dir.as_deref());
-    let component = load_component(&engine, &args.component, cache.as_deref())?;
+    let cache = cache_root(guest.cache_dir);
+    let component = load_component(&engine, guest.component, cache.as_deref())?;
 
-    let name = args
+    let name = guest
         .component
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
     let mut wasi = WasiCtx::builder();
-    wasi.inherit_stdio().arg(&name).args(&args.args);
-    for kv in &args.env {
+    stdio(&mut wasi);
+    wasi.arg(&name).args(guest.args);
+    for kv in guest.env {
         let Some((key, value)) = kv.split_once('=') else {
             bail!("--env {kv:?}: expected KEY=VALUE");
         };
         wasi.env(key, value);
     }
-    if let Some(entrypoint) = &args.entrypoint {
+    if let Some(entrypoint) = guest.entrypoint {
         if entrypoint.contains('\x1f') {
             bail!("--entrypoint {entrypoint:?}: a program path cannot hold \\x1f");
         }
         wasi.env(ENTRYPOINT_VAR, entrypoint);
     }
-    for spec in &args.mounts {
-        let (host, guest, perms) = parse_mount(spec)?;
-        wt(wasi.preopened_dir(&host, &guest, perms))
+    for spec in guest.mounts {
+        let (host, guest_path, perms) = parse_mount(spec)?;
+        wt(wasi.preopened_dir(&host, &guest_path, perms))
             .with_context(|| format!("--mount {spec}: cannot open {}", host.display()))?;
     }
     let mut store = Store::new(
@@ -253,16 +285,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     let command = wt(Command::instantiate(&mut store, &component, &linker))
-        .with_context(|| format!("cannot instantiate {}", args.component.display()))?;
+        .with_context(|| format!("cannot instantiate {}", guest.component.display()))?;
     match command.wasi_cli_run().call_run(&mut store) {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(())) => Ok(ExitCode::FAILURE),
-        Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(exit) => Ok(ExitCode::from(exit.0 as u8)),
-            None => {
-                Err(anyhow::Error::from(e).context(format!("{} trapped", args.component.display())))
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(())) => Ok(1),
+        Err(e) => {
+            match e.downcast_ref::<I32Exit>() {
+                Some(exit) => Ok(exit.0 as u8),
+                None => Err(anyhow::Error::from(e)
+                    .context(format!("{} trapped", guest.component.display()))),
             }
-        },
+        }
     }
 }
 
