@@ -14,6 +14,7 @@ pub struct TestPlatform {
     pub stderr: Vec<u8>,
     pub tty: bool,
     pub clock_ns: u64,
+    pub random_state: u64,
     pub args: Vec<Vec<u8>>,
     pub env: Vec<Vec<u8>>,
     /// Mounted at this guest path when set.
@@ -94,8 +95,14 @@ impl Platform for TestPlatform {
         self.clock_ns += ns;
     }
     fn random(&mut self, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+        // A deterministic xorshift stream: different on every call, the same in every run.
+        for b in buf.iter_mut() {
+            let mut x = self.random_state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.random_state = x;
+            *b = (x >> 32) as u8;
         }
     }
     fn args(&mut self) -> Vec<Vec<u8>> {

@@ -41,6 +41,16 @@ fn asm(f: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
 /// Packs `files` (path, bytes, mode) and runs the first with `args`; returns (status, stdout,
 /// stderr).
 fn run_image(files: &[(&str, Vec<u8>, u32)], args: &[&str]) -> (i32, Vec<u8>, Vec<u8>) {
+    run_with(files, args, &[], b"")
+}
+
+/// [`run_image`] with a WASI environment and stdin.
+fn run_with(
+    files: &[(&str, Vec<u8>, u32)],
+    args: &[&str],
+    env: &[&str],
+    stdin: &[u8],
+) -> (i32, Vec<u8>, Vec<u8>) {
     let mut t = Tree::new();
     for (path, data, mode) in files {
         let (dir, name) = t
@@ -67,8 +77,16 @@ fn run_image(files: &[(&str, Vec<u8>, u32)], args: &[&str]) -> (i32, Vec<u8>, Ve
             .chain(args.iter().copied())
             .map(|a| a.as_bytes().to_vec())
             .collect(),
-        env: std::env::var("E2E_STRACE")
-            .map_or(Vec::new(), |_| alloc::vec![b"OCI2WASM_STRACE=1".to_vec()]),
+        env: env
+            .iter()
+            .map(|e| e.as_bytes().to_vec())
+            .chain(
+                std::env::var("E2E_STRACE")
+                    .ok()
+                    .map(|_| b"OCI2WASM_STRACE=1".to_vec()),
+            )
+            .collect(),
+        stdin: stdin.to_vec(),
         ..TestPlatform::default()
     };
     let mut h = host_mem(256 << 20);
@@ -236,5 +254,50 @@ fn host_busybox_applets() {
             (*status, String::from(*out)),
             "{args:?}"
         );
+    }
+}
+
+/// The musl fixture programs, built by hand into `$E2E_MUSL` (`musl-gcc -static -O2`), against
+/// the native outputs recorded in `fixtures/out/musl/native`.
+#[test]
+#[ignore = "needs E2E_MUSL=DIR of static musl builds of fixtures/src"]
+fn musl_fixture_programs() {
+    let Ok(dir) = std::env::var("E2E_MUSL") else {
+        return;
+    };
+    let native = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/out/musl/native");
+    for prog in [
+        "hello", "exitcode", "floats", "fenv", "allocs", "sorting", "strings", "jumps", "files",
+        "clocks", "random", "stdin",
+    ] {
+        let bin = std::fs::read(std::format!("{dir}/{prog}")).unwrap();
+        let path = std::format!("/usr/local/bin/{prog}");
+        let files = [(path.as_str(), bin, 0o755), ("/tmp", Vec::new(), 0o41777)];
+        let args: &[&str] = match prog {
+            "hello" => &["one", "two words"],
+            "exitcode" => &["0"],
+            "files" => &["/tmp"],
+            _ => &[],
+        };
+        let (status, out, err) = run_with(
+            &files,
+            args,
+            &["GREETING=hello"],
+            b"first line\nsecond line\n",
+        );
+        let want = std::fs::read(std::format!("{native}/{prog}.stdout")).unwrap_or_default();
+        std::println!(
+            "=== {prog}: status {status}, stdout {} ({} bytes)\n{}",
+            if out == want { "MATCHES" } else { "DIFFERS" },
+            out.len(),
+            String::from_utf8_lossy(&err)
+        );
+        if out != want {
+            std::println!(
+                "--- got:\n{}\n--- want:\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&want)
+            );
+        }
     }
 }
