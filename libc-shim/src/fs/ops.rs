@@ -194,9 +194,26 @@ impl Vfs {
             Ok(_) if creat && flags & o::EXCL != 0 => return Err(EEXIST),
             Ok(w) => w,
             Err(e) if e == ENOENT && creat => {
-                let (parent, name) = self.walk_parent(p, &base, path)?;
                 if path.ends_with(b"/") {
                     return Err(EISDIR);
+                }
+                let (mut parent, mut name) = self.walk_parent(p, &base, path)?;
+                // A dangling symlink as the last component: create its target, as Linux does.
+                let mut links = 0;
+                while follow
+                    && let Ok(n) = self.child(p, &parent, &name)
+                    && n.kind() == Kind::Symlink
+                {
+                    links += 1;
+                    if links > vfs_pack::MAX_SYMLINKS || flags & o::EXCL != 0 {
+                        return Err(if links > vfs_pack::MAX_SYMLINKS {
+                            ELOOP
+                        } else {
+                            EEXIST
+                        });
+                    }
+                    let target = self.readlink(p, &n)?;
+                    (parent, name) = self.walk_parent(p, &parent.names, &target)?;
                 }
                 let node = self.create(p, &parent, &name, NewNode::File, mode)?;
                 let mut w = parent;

@@ -348,3 +348,22 @@ fn dev_stdout_reopens_the_descriptor() {
     let link = v.walk(p, &[], b"/proc/self/fd/0", false).unwrap();
     assert_eq!(v.readlink(p, link.node()).unwrap(), b"pipe:[4026531841]");
 }
+
+#[test]
+fn creating_through_a_dangling_symlink_creates_its_target() {
+    let (mut v, mut p) = setup();
+    let p = &mut p;
+    v.symlink(p, b"../tmp/target", CWD, b"/etc/dangling")
+        .unwrap();
+    write_file(&mut v, p, "/etc/dangling", o::CREAT, b"t").unwrap();
+    assert_eq!(read_all(&mut v, p, "/tmp/target").unwrap(), b"t");
+    v.symlink(p, b"/nowhere/x", CWD, b"/etc/bad").unwrap();
+    assert_eq!(
+        write_file(&mut v, p, "/etc/bad", o::CREAT, b""),
+        Err(ENOENT)
+    );
+    assert_eq!(
+        write_file(&mut v, p, "/etc/bad", o::CREAT | o::EXCL, b""),
+        Err(EEXIST)
+    );
+}
