@@ -147,6 +147,23 @@ impl Mm {
         self.mmap_base = self.mmap_base.max(self.brk_start + BRK_RESERVE);
     }
 
+    /// Keeps guest addresses below `end` out of every mapping (memory that belongs to someone
+    /// else: it is neither zeroed nor made accessible).
+    pub fn reserve(&mut self, end: u64) {
+        let end = end.div_ceil(PAGE) * PAGE;
+        if end > 0 {
+            self.vmas.insert(
+                0,
+                Vma {
+                    end,
+                    prot: 0,
+                    offset: 0,
+                    name: b"[runtime]".to_vec(),
+                },
+            );
+        }
+    }
+
     /// Ranges unmapped or re-protected since the last call (for the decoded-code cache).
     pub fn take_changed(&mut self) -> Vec<(u64, u64)> {
         core::mem::take(&mut self.changed)
@@ -162,6 +179,13 @@ impl Mm {
             .range(..end)
             .next_back()
             .is_some_and(|(_, v)| v.end > start)
+    }
+
+    /// Whether `[start, end)` overlaps memory kept out of the guest's reach ([`Mm::reserve`]).
+    fn touches_reserved(&self, start: u64, end: u64) -> bool {
+        self.vmas
+            .range(..end)
+            .any(|(_, v)| v.end > start && v.name == b"[runtime]")
     }
 
     /// Removes `[start, end)` from the mapping list, splitting mappings at the edges.
@@ -265,6 +289,9 @@ impl Mm {
             .checked_add(len)
             .filter(|&e| e <= self.limit && addr >= PAGE)
             .ok_or(ENOMEM)?;
+        if self.touches_reserved(addr, end) {
+            return Err(ENOMEM);
+        }
         if mem.len() < end && !self.grow.grow_to(mem, end) {
             return Err(ENOMEM);
         }
@@ -361,6 +388,9 @@ impl Mm {
         if addr >= end {
             return Ok(());
         }
+        if self.touches_reserved(addr, end) {
+            return Err(EINVAL);
+        }
         self.carve(addr, end);
         self.changed.push((addr, end - addr));
         let top = end.min(mem.len());
@@ -384,6 +414,9 @@ impl Mm {
         let end = page_up(len)
             .and_then(|l| addr.checked_add(l))
             .ok_or(ENOMEM)?;
+        if self.touches_reserved(addr, end) {
+            return Err(ENOMEM);
+        }
         let pieces: Vec<(u64, Vma)> = self
             .vmas
             .range(..end)
@@ -549,7 +582,7 @@ impl ProcSource for Mm {
     fn maps(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for (s, v) in self.vmas() {
-            if v.name == b"[stack guard]" {
+            if v.name == b"[stack guard]" || v.name == b"[runtime]" {
                 continue;
             }
             let flag = |bit, c| if v.prot & bit != 0 { c } else { '-' };

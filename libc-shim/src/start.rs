@@ -413,14 +413,31 @@ pub fn boot(
     Ok((proc, cpu))
 }
 
+/// The guest address space a process gets: how the window grows, its limit, and the addresses
+/// below `reserved` that hold memory others grew before the guest started (the p1 adapter's
+/// state), which are never mapped for the guest.
+pub struct Space {
+    pub grow: Box<dyn Grow>,
+    pub limit: u64,
+    pub reserved: u64,
+}
+
+impl core::fmt::Debug for Space {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Space")
+            .field("limit", &self.limit)
+            .field("reserved", &self.reserved)
+            .finish()
+    }
+}
+
 /// Starts and runs the guest; returns the exit status.
 pub fn main<E: Executor>(
     p: &mut dyn Platform,
     image: &'static [u8],
     config: &[u8],
     mem: &mut GuestMem,
-    grow: Box<dyn Grow>,
-    limit: u64,
+    space: Space,
     exec: &mut E,
 ) -> i32 {
     let image = match vfs_pack::Image::parse_unchecked(image) {
@@ -436,8 +453,11 @@ pub fn main<E: Executor>(
     let vfs = Vfs::new(image, p);
     let cfg = RunConfig::parse(config);
     let (args, env) = (p.args(), p.env());
-    let started =
-        plan(&cfg, &args, &env, &vfs, p).and_then(|l| boot(&l, vfs, Mm::new(grow, limit), mem, p));
+    let started = plan(&cfg, &args, &env, &vfs, p).and_then(|l| {
+        let mut mm = Mm::new(space.grow, space.limit);
+        mm.reserve(space.reserved);
+        boot(&l, vfs, mm, mem, p)
+    });
     match started {
         Ok((mut proc, mut cpu)) => run(&mut proc, &mut cpu, mem, p, exec),
         Err(e) => {
@@ -521,6 +541,9 @@ mod wasm {
             )
         };
         let guest_base = u64::from(layout.guest_base);
+        // The p1 adapter grows memory for its own state on the first WASI call: make that call
+        // now, so that those pages are known and kept out of the guest's reach.
+        let _ = p.now(crate::platform::Clock::Monotonic);
         let size = core::arch::wasm32::memory_size(0) as u64 * 65536;
         // SAFETY: the guest window `[guest_base, size)` is linear memory that only the runtime's
         // guest accesses (through this GuestMem) use.
@@ -537,8 +560,11 @@ mod wasm {
             image,
             config,
             &mut mem,
-            grow,
-            (1 << 32) - guest_base,
+            super::Space {
+                grow,
+                limit: (1 << 32) - guest_base,
+                reserved: size.saturating_sub(guest_base),
+            },
             &mut exec,
         );
         p.exit(status)

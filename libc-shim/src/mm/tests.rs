@@ -137,3 +137,19 @@ fn mremap_and_madvise_and_stack_guard() {
     );
     assert!(!m.maps().windows(5).any(|w| w == b"guard"));
 }
+
+#[test]
+fn reserved_memory_is_never_mapped() {
+    let (mut h, mut m) = mm();
+    let mem = &mut h.mem;
+    m.reserve(0x3000);
+    assert_eq!(
+        m.map_fixed(mem, 0x1000, PAGE, PROT_READ, b"", 0),
+        Err(ENOMEM)
+    );
+    assert_eq!(m.mprotect(mem, 0x2000, PAGE, PROT_READ), Err(ENOMEM));
+    assert_eq!(m.munmap(mem, 0, PAGE), Err(EINVAL));
+    assert!(mem.read_u8(0x2000).is_err());
+    m.map_fixed(mem, 0x3000, PAGE, PROT_READ, b"", 0).unwrap();
+    assert!(!m.maps().windows(9).any(|w| w == b"[runtime]"));
+}

@@ -96,8 +96,11 @@ fn run_with(
         image,
         &cfg,
         &mut h.mem,
-        Box::new(FixedWindow),
-        256 << 20,
+        Space {
+            grow: Box::new(FixedWindow),
+            limit: 256 << 20,
+            reserved: 0,
+        },
         &mut exec,
     );
     (status, p.stdout, p.stderr)
