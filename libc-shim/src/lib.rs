@@ -1,9 +1,16 @@
-//! The oci2wasm guest runtime (work in progress): compiled to wasm32 and linked into every
-//! converted image, and compiled for the host where its unit tests run.
+//! The oci2wasm guest runtime: compiled to wasm32 and linked into every converted image (see
+//! `build-wasm.sh`; the built module is committed as `libc-shim.wasm`), and compiled for the host,
+//! where its unit tests run.
 //!
-//! - [`cpu`]: the guest CPU state shared by every executor.
-//! - [`mem`]: guest memory with page permissions.
-//! - [`layout`]: where `compose` put the filesystem and the run configuration.
+//! A process starts in [`start`] (on wasm32, `_start`): it reads the [`layout`] `compose` filled
+//! in, applies `docker run` semantics to the run configuration ([`process`]), loads the ELF
+//! ([`loader`]) into guest memory ([`mem`], managed by [`mm`]), and loops: the executor
+//! ([`interp`] today, lifted code later) runs guest code on the [`cpu`] state until a system call,
+//! which [`syscall`] dispatches (one table for dispatch and the strace-like trace), or a fault,
+//! which [`signal`] delivers. Files come from [`fs`] (the packed image, an in-memory overlay,
+//! `/dev`, `/proc` and host mounts); the host is reached through [`platform`] (WASI preview 1 on
+//! wasm32, a test double on the host). [`abi`] holds every Linux constant and structure;
+//! [`heap`] is the runtime's own allocator over a fixed arena below the guest window.
 #![no_std]
 
 extern crate alloc;
