@@ -6,6 +6,7 @@
 mod auth;
 mod bad_input;
 mod convert;
+mod differential;
 mod inspect;
 mod layers;
 mod pack;

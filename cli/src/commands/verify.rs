@@ -189,11 +189,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let mut image = args.image.fetch()?;
+    // What the converted side is built with: --workdir replaces WorkingDir, and --entrypoint
+    // (which the runtime applies at run time anyway) is checked at conversion, so images without
+    // an Entrypoint or Cmd of their own (`dir:` trees) convert.
+    let mut config = image.config.config().clone().unwrap_or_default();
     if let Some(dir) = &args.workdir {
-        let mut config = image.config.config().clone().unwrap_or_default();
         config.set_working_dir(Some(dir.clone()));
-        image.config.set_config(Some(config));
     }
+    if let Some(entrypoint) = args.entrypoint.as_ref().filter(|e| !e.is_empty()) {
+        config.set_entrypoint(Some(vec![entrypoint.clone()]));
+        config.set_cmd(None);
+    }
+    image.config.set_config(Some(config));
     let run_config = RunConfig::from_image(&image.config);
     let plan = native::plan(
         &image.rootfs,
