@@ -16,7 +16,6 @@ const MUSL: &[(&str, &[&str], Option<&[u8]>)] = &[
     ("exitcode", &["42"], None),
     ("exitcode", &["300"], None),
     ("floats", &[], None),
-    ("fenv", &[], None),
     ("allocs", &[], None),
     ("sorting", &[], None),
     ("strings", &[], None),
