@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{Converted, verify_all};
+use super::{Case, Converted, KnownFailure, verify_all};
 use crate::support::oci_ref;
 
-/// `(program, arguments, stdin)`; each runs as `--entrypoint /usr/local/bin/PROGRAM`.
-const MUSL: &[(&str, &[&str], Option<&[u8]>)] = &[
+/// `(program, arguments, stdin)` ([`Case`] with the program as the name); each runs as `--entrypoint /usr/local/bin/PROGRAM`.
+const MUSL: &[Case] = &[
     ("hello", &["one", "two words"], None),
     ("exitcode", &["0"], None),
     ("exitcode", &["42"], None),
@@ -27,7 +27,7 @@ const MUSL: &[(&str, &[&str], Option<&[u8]>)] = &[
 ];
 
 /// Fixture programs that still differ, with the reason; each must still differ.
-const MUSL_KNOWN_FAILING: &[(&str, &[&str], Option<&[u8]>, &str)] = &[(
+const MUSL_KNOWN_FAILING: &[KnownFailure] = &[(
     "fenv",
     &[],
     None,
