@@ -32,7 +32,9 @@ const CAPTURE_LIMIT: usize = 256 << 20;
 /// root) and as a converted component in the embedded runtime, both with the argv, environment,
 /// working directory and stdin that `docker run` semantics give (image Entrypoint, Cmd, Env,
 /// WorkingDir; ARGS replace Cmd). Stdout, stderr and the exit status are compared byte for byte.
-/// Choose commands whose output is deterministic (no times, random bytes or addresses).
+/// Choose commands whose output is deterministic (no times, random bytes or addresses). The
+/// native chroot has the image's files only: no /dev or /proc (the converted side has both), and
+/// block counts (`ls -l` totals, `du`) come from the host's filesystem. Neither side times out.
 ///
 /// Exit status: 0 when both runs agree, 1 when they differ, 2 on an error.
 ///
