@@ -150,6 +150,9 @@ impl Executor {
             out.clone().into(),
             "--name".into(),
             workload.name.into(),
+            // A `dir:` tree has no Cmd; the run-time arguments replace this one anyway.
+            "--cmd".into(),
+            workload.guest_program().into(),
         ];
         argv.extend(flags.iter().map(OsString::from));
         match process::run(&argv, &paths.data, Duration::from_secs(600)) {

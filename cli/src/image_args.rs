@@ -50,3 +50,73 @@ impl ImageArgs {
         Progress::new(!self.quiet && std::io::stderr().is_terminal())
     }
 }
+
+/// Changes to the image's run config made at conversion, as `docker run` would make them.
+#[derive(Debug, Default, clap::Args)]
+pub struct ConfigOverrides {
+    /// Replace the image's Entrypoint with this program (and drop its Cmd), as `docker run
+    /// --entrypoint` does.
+    #[arg(long, value_name = "PROGRAM")]
+    pub entrypoint: Option<String>,
+
+    /// Replace the image's Cmd; repeat for more arguments (`--cmd /bin/app --cmd -v`). Needed for
+    /// `dir:` trees, which have neither Entrypoint nor Cmd. Run-time arguments still replace it.
+    #[arg(long = "cmd", value_name = "ARG")]
+    pub cmd: Vec<String>,
+
+    /// Replace the image's WorkingDir.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+}
+
+impl ConfigOverrides {
+    /// Applies the overrides to `image`'s config.
+    pub fn apply(&self, image: &mut oci2wasm_fetch::spec::ImageConfiguration) {
+        let mut config = image.config().clone().unwrap_or_default();
+        if let Some(dir) = &self.workdir {
+            config.set_working_dir(Some(dir.clone()));
+        }
+        if let Some(entrypoint) = self.entrypoint.as_ref().filter(|e| !e.is_empty()) {
+            config.set_entrypoint(Some(vec![entrypoint.clone()]));
+            config.set_cmd(None);
+        }
+        if !self.cmd.is_empty() {
+            config.set_cmd(Some(self.cmd.clone()));
+        }
+        image.set_config(Some(config));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_follow_docker_run() {
+        let mut image = oci2wasm_fetch::spec::ImageConfiguration::default();
+        let mut config = oci2wasm_fetch::spec::Config::default();
+        config.set_entrypoint(Some(vec!["/bin/busybox".into()]));
+        config.set_cmd(Some(vec!["sh".into()]));
+        image.set_config(Some(config));
+        let entry = ConfigOverrides {
+            entrypoint: Some("/bin/app".into()),
+            ..Default::default()
+        };
+        entry.apply(&mut image);
+        let c = image.config().clone().unwrap();
+        assert_eq!(
+            c.entrypoint().as_deref(),
+            Some(&["/bin/app".to_string()][..])
+        );
+        assert_eq!(c.cmd(), &None, "--entrypoint drops Cmd");
+        let cmd = ConfigOverrides {
+            cmd: vec!["-v".into()],
+            workdir: Some("/w".into()),
+            ..Default::default()
+        };
+        cmd.apply(&mut image);
+        let c = image.config().clone().unwrap();
+        assert_eq!(c.cmd().as_deref(), Some(&["-v".to_string()][..]));
+        assert_eq!(c.working_dir().as_deref(), Some("/w"));
+    }
+}

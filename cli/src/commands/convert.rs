@@ -19,7 +19,7 @@ use oci2wasm_fetch::ImageRef;
 use oci2wasm_fetch::spec::ImageConfiguration;
 use vfs_pack::tree::Tree;
 
-use crate::image_args::ImageArgs;
+use crate::image_args::{ConfigOverrides, ImageArgs};
 use crate::output::human_bytes;
 
 /// Convert a Linux x86-64 container image into a WebAssembly component.
@@ -37,11 +37,15 @@ use crate::output::human_bytes;
 ///   oci2wasm convert oci:fixtures/out/busybox/oci:latest -o out/
 ///   oci2wasm convert docker://127.0.0.1:5000/library/nginx:1.25 -o out/ --name web
 ///   oci2wasm convert docker-archive:app.tar -o out/ --heap-size 256
+///   oci2wasm convert dir:rootfs -o out/ --cmd /usr/local/bin/app
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(flatten)]
     image: ImageArgs,
+
+    #[command(flatten)]
+    overrides: ConfigOverrides,
 
     /// Directory to write NAME.wasm and topology.json into (created if missing).
     #[arg(short, long, value_name = "OUT")]
@@ -150,7 +154,8 @@ pub fn run(args: Args) -> Result<()> {
         .context("--heap-size is larger than 4 GiB")?;
 
     let step = Instant::now();
-    let image = args.image.fetch()?;
+    let mut image = args.image.fetch()?;
+    args.overrides.apply(&mut image.config);
     say(format!(
         "fetched {} ({} layers, {:.1} s)",
         args.image.image,

@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use oci2wasm_compose::RunConfig;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
-use crate::image_args::ImageArgs;
+use crate::image_args::{ConfigOverrides, ImageArgs};
 
 /// How much of each captured output stream is kept on the converted side.
 const CAPTURE_LIMIT: usize = 256 << 20;
@@ -194,15 +194,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // What the converted side is built with: --workdir replaces WorkingDir, and --entrypoint
     // (which the runtime applies at run time anyway) is checked at conversion, so images without
     // an Entrypoint or Cmd of their own (`dir:` trees) convert.
-    let mut config = image.config.config().clone().unwrap_or_default();
-    if let Some(dir) = &args.workdir {
-        config.set_working_dir(Some(dir.clone()));
-    }
-    if let Some(entrypoint) = args.entrypoint.as_ref().filter(|e| !e.is_empty()) {
-        config.set_entrypoint(Some(vec![entrypoint.clone()]));
-        config.set_cmd(None);
-    }
-    image.config.set_config(Some(config));
+    let overrides = ConfigOverrides {
+        entrypoint: args.entrypoint.clone(),
+        cmd: Vec::new(),
+        workdir: args.workdir.clone(),
+    };
+    overrides.apply(&mut image.config);
     let run_config = RunConfig::from_image(&image.config);
     let plan = native::plan(
         &image.rootfs,
