@@ -5,14 +5,15 @@
 //! Files: `decode` (cache), `exec` (dispatch by mnemonic), `operand` (registers, addresses,
 //! memory), `flags` (lazy RFLAGS), then one file per instruction family: `alu`, `data`,
 //! `shift`, `muldiv`, `bits`, `string`, `control`, `system` (cpuid), `sse`/`sse_int`/`sse_fp`/
-//! `sse_str`, `x87` over the soft float `f80`. Instructions it does not implement end the run
-//! with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
+//! `sse_round`/`sse_str`, `x87` over the soft float `f80`. Instructions it does not implement
+//! end the run with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
 //!
 //! Fidelity: every family is checked against the host CPU by the differential harness in
-//! `testing` (`difftest_*`). Known differences: MXCSR exception flags and x87 exception flags
-//! are not raised; SSE arithmetic always rounds to nearest (conversions to integer and
-//! `round*` honour MXCSR.RC); MMX, AVX, `int 0x80`, the FPU environment instructions and
-//! rcpps/rsqrtps are not implemented; `lock` on a register operand is not rejected.
+//! `testing` (`difftest_*`). SSE arithmetic and conversions honour MXCSR (rounding, DAZ/FTZ,
+//! exception flags; `sse_round`). Known differences: x87 exception flags are not raised; SSE
+//! min/max, compares and `round*` do not raise MXCSR flags; MMX, AVX, `int 0x80`, the FPU
+//! environment instructions and rcpps/rsqrtps are not implemented; `lock` on a register operand
+//! is not rejected.
 //! The CPU that cpuid describes (`system`) only claims what is implemented: SSE..SSE4.2,
 //! POPCNT, CX16, MOVBE, LZCNT, BMI1; no AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
 
@@ -28,6 +29,8 @@ mod difftest_mem;
 #[cfg(test)]
 mod difftest_sse;
 #[cfg(test)]
+mod difftest_sse_round;
+#[cfg(test)]
 mod difftest_x87;
 mod exec;
 mod f80;
@@ -38,6 +41,7 @@ mod shift;
 mod sse;
 mod sse_fp;
 mod sse_int;
+mod sse_round;
 mod sse_str;
 mod string;
 mod system;

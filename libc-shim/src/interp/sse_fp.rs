@@ -4,17 +4,19 @@
 //!
 //! NaN results follow x86 rather than the host: a NaN operand propagates (the first one if both
 //! are NaN) quieted, and an invalid operation gives the negative "default NaN". Float-to-integer
-//! overflow gives the "integer indefinite" value. Conversions to integer honour the MXCSR rounding
-//! field; arithmetic always rounds to nearest and MXCSR exception flags are not updated.
+//! overflow gives the "integer indefinite" value. Arithmetic and conversions honour MXCSR rounding,
+//! DAZ and FTZ and raise its exception flags (`sse_round`; conversions to integer raise IE and
+//! PE); min/max, compares and round* leave the flags alone.
 
 use iced_x86::Mnemonic as M;
 
 use super::flags::{CF, PF, ZF};
 use super::operand::{Ctx, Step};
+use super::sse_round::{self as sr, DAZ, DE, F32, F64, Fmt, IE, PE};
 use super::system;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub(super) enum Op {
     Add,
     Sub,
     Mul,
@@ -27,37 +29,23 @@ enum Op {
 /// One float width: bit patterns in u64 lanes.
 trait Fp: Copy {
     const BITS: u32;
-    const DEFAULT_NAN: u64;
+    const FMT: Fmt;
     const QUIET: u64;
     fn from(v: u64) -> Self;
-    fn bits(self) -> u64;
     fn is_nan(self) -> bool;
-    fn arith(op: Op, a: Self, b: Self) -> Self;
     fn lt(a: Self, b: Self) -> bool;
     fn eq(a: Self, b: Self) -> bool;
 }
 
 impl Fp for f64 {
     const BITS: u32 = 64;
-    const DEFAULT_NAN: u64 = 0xfff8_0000_0000_0000;
+    const FMT: Fmt = F64;
     const QUIET: u64 = 1 << 51;
     fn from(v: u64) -> Self {
         f64::from_bits(v)
     }
-    fn bits(self) -> u64 {
-        self.to_bits()
-    }
     fn is_nan(self) -> bool {
         self.is_nan()
-    }
-    fn arith(op: Op, a: f64, b: f64) -> f64 {
-        match op {
-            Op::Add => a + b,
-            Op::Sub => a - b,
-            Op::Mul => a * b,
-            Op::Div => a / b,
-            _ => libm::sqrt(b),
-        }
     }
     fn lt(a: f64, b: f64) -> bool {
         a < b
@@ -69,25 +57,13 @@ impl Fp for f64 {
 
 impl Fp for f32 {
     const BITS: u32 = 32;
-    const DEFAULT_NAN: u64 = 0xffc0_0000;
+    const FMT: Fmt = F32;
     const QUIET: u64 = 1 << 22;
     fn from(v: u64) -> Self {
         f32::from_bits(v as u32)
     }
-    fn bits(self) -> u64 {
-        self.to_bits() as u64
-    }
     fn is_nan(self) -> bool {
         self.is_nan()
-    }
-    fn arith(op: Op, a: f32, b: f32) -> f32 {
-        match op {
-            Op::Add => a + b,
-            Op::Sub => a - b,
-            Op::Mul => a * b,
-            Op::Div => a / b,
-            _ => libm::sqrtf(b),
-        }
     }
     fn lt(a: f32, b: f32) -> bool {
         a < b
@@ -97,11 +73,11 @@ impl Fp for f32 {
     }
 }
 
-/// `a op b` on bit patterns with x86 NaN rules.
-fn calc<F: Fp>(op: Op, a: u64, b: u64) -> u64 {
-    let (x, y) = (F::from(a), F::from(b));
+/// `a op b` on bit patterns with x86 NaN rules under MXCSR `mx`, adding exception flags to `fl`.
+fn calc<F: Fp>(op: Op, a: u64, b: u64, mx: u32, fl: &mut u32) -> u64 {
     match op {
         Op::Min | Op::Max => {
+            let (x, y) = (F::from(a), F::from(b));
             let pick_a = if op == Op::Min {
                 F::lt(x, y)
             } else {
@@ -109,28 +85,11 @@ fn calc<F: Fp>(op: Op, a: u64, b: u64) -> u64 {
             };
             if pick_a { a } else { b }
         }
-        Op::Sqrt => {
-            if y.is_nan() {
-                b | F::QUIET
-            } else {
-                let r = F::arith(op, x, y);
-                if r.is_nan() { F::DEFAULT_NAN } else { r.bits() }
-            }
-        }
-        _ => {
-            if x.is_nan() {
-                a | F::QUIET
-            } else if y.is_nan() {
-                b | F::QUIET
-            } else {
-                let r = F::arith(op, x, y);
-                if r.is_nan() { F::DEFAULT_NAN } else { r.bits() }
-            }
-        }
+        _ => sr::arith(F::FMT, op, a, b, mx, fl),
     }
 }
 
-fn lanes<F: Fp>(a: u128, b: u128, scalar: bool, f: impl Fn(u64, u64) -> u64) -> u128 {
+fn lanes<F: Fp>(a: u128, b: u128, scalar: bool, mut f: impl FnMut(u64, u64) -> u64) -> u128 {
     let bits = F::BITS;
     let m = if bits == 64 { u64::MAX } else { 0xffff_ffff };
     let n = if scalar { 1 } else { 128 / bits };
@@ -183,11 +142,13 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         let b = c.xread(1)?;
         let d = c.x0();
         let a = c.cpu.xmm[d];
+        let (mx, mut fl) = (c.cpu.mxcsr, 0);
         c.cpu.xmm[d] = if bits == 64 {
-            lanes::<f64>(a, b, scalar, |x, y| calc::<f64>(op, x, y))
+            lanes::<f64>(a, b, scalar, |x, y| calc::<f64>(op, x, y, mx, &mut fl))
         } else {
-            lanes::<f32>(a, b, scalar, |x, y| calc::<f32>(op, x, y))
+            lanes::<f32>(a, b, scalar, |x, y| calc::<f32>(op, x, y, mx, &mut fl))
         };
+        c.cpu.mxcsr |= fl;
         return Ok(());
     }
     match m {
@@ -226,7 +187,9 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             let b = c.xread(1)?;
             let d = c.x0();
             let a = c.cpu.xmm[d];
-            c.cpu.xmm[d] = horizontal(m, a, b);
+            let mut fl = 0;
+            c.cpu.xmm[d] = horizontal(m, a, b, c.cpu.mxcsr, &mut fl);
+            c.cpu.mxcsr |= fl;
             Ok(())
         }
         M::Roundss | M::Roundsd | M::Roundps | M::Roundpd => {
@@ -320,25 +283,26 @@ fn cmp<F: Fp>(p: u32, a: u64, b: u64) -> u64 {
     if r { u64::MAX } else { 0 }
 }
 
-fn horizontal(m: M, a: u128, b: u128) -> u128 {
+fn horizontal(m: M, a: u128, b: u128, mx: u32, fl: &mut u32) -> u128 {
     let f32l = |v: u128, k: u32| (v >> (32 * k)) as u64 & 0xffff_ffff;
     let f64l = |v: u128, k: u32| (v >> (64 * k)) as u64;
+    let mut c32 = |op, x, y| calc::<f32>(op, x, y, mx, fl) as u128;
     match m {
         M::Haddps => {
-            let h = |v: u128, k: u32| calc::<f32>(Op::Add, f32l(v, 2 * k), f32l(v, 2 * k + 1));
-            (h(a, 0) | h(a, 1) << 32) as u128 | ((h(b, 0) | h(b, 1) << 32) as u128) << 64
+            let mut h = |v: u128, k: u32| c32(Op::Add, f32l(v, 2 * k), f32l(v, 2 * k + 1));
+            h(a, 0) | h(a, 1) << 32 | h(b, 0) << 64 | h(b, 1) << 96
         }
         M::Haddpd => {
-            let h = |v: u128| calc::<f64>(Op::Add, f64l(v, 0), f64l(v, 1)) as u128;
+            let mut h = |v: u128| calc::<f64>(Op::Add, f64l(v, 0), f64l(v, 1), mx, fl) as u128;
             h(a) | h(b) << 64
         }
         M::Addsubps => (0..4).fold(0u128, |r, k| {
             let op = if k % 2 == 0 { Op::Sub } else { Op::Add };
-            r | (calc::<f32>(op, f32l(a, k), f32l(b, k)) as u128) << (32 * k)
+            r | c32(op, f32l(a, k), f32l(b, k)) << (32 * k)
         }),
         _ => {
-            (calc::<f64>(Op::Sub, f64l(a, 0), f64l(b, 0)) as u128)
-                | (calc::<f64>(Op::Add, f64l(a, 1), f64l(b, 1)) as u128) << 64
+            let lo = calc::<f64>(Op::Sub, f64l(a, 0), f64l(b, 0), mx, fl) as u128;
+            lo | (calc::<f64>(Op::Add, f64l(a, 1), f64l(b, 1), mx, fl) as u128) << 64
         }
     }
 }
@@ -374,43 +338,52 @@ fn round(v: f64, rc: u32) -> f64 {
     }
 }
 
-/// A float to a signed integer of `bits` (32 or 64) bits; NaN or overflow is the indefinite value.
-fn to_int(v: f64, bits: u32, rc: u32) -> u64 {
+/// A float to a signed integer of `bits` (32 or 64) bits; NaN or overflow is the indefinite value
+/// (IE), an inexact result raises PE.
+fn to_int(v: f64, bits: u32, rc: u32, fl: &mut u32) -> u64 {
     let indefinite = 1u64 << (bits - 1);
     if v.is_nan() {
+        *fl |= IE;
         return indefinite;
     }
     let r = round(v, rc);
     let lim = (1u64 << (bits - 1)) as f64;
     if r >= lim || r < -lim {
+        *fl |= IE;
         return indefinite;
+    }
+    if r != v {
+        *fl |= PE;
     }
     (r as i64 as u64) & if bits == 64 { u64::MAX } else { 0xffff_ffff }
 }
 
-fn f32_to_f64(v: u32) -> u64 {
+/// f32 bits to f64 (cvtss2sd/cvtps2pd): exact; a signalling NaN raises IE, a denormal DE.
+fn f32_to_f64(v: u32, mx: u32, fl: &mut u32) -> u64 {
     let f = f32::from_bits(v);
     if f.is_nan() {
+        if v & 0x40_0000 == 0 {
+            *fl |= IE;
+        }
         let sign = ((v >> 31) as u64) << 63;
         return sign | 0x7ff8_0000_0000_0000 | ((v as u64 & 0x3f_ffff) << 29);
+    }
+    if f.is_subnormal() {
+        if mx & DAZ != 0 {
+            return ((v >> 31) as u64) << 63;
+        }
+        *fl |= DE;
     }
     (f as f64).to_bits()
 }
 
-fn f64_to_f32(v: u64) -> u32 {
-    let f = f64::from_bits(v);
-    if f.is_nan() {
-        let sign = ((v >> 63) as u32) << 31;
-        return sign | 0x7fc0_0000 | ((v >> 29) as u32 & 0x3f_ffff);
-    }
-    (f as f32).to_bits()
-}
-
 fn convert(c: &mut Ctx, m: M) -> Step {
-    let rc = (c.cpu.mxcsr >> 13) & 3;
+    let mx = c.cpu.mxcsr;
+    let rc = (mx >> 13) & 3;
     let src = c.xread(1)?;
     let low64 = u64::MAX as u128;
     let low32 = 0xffff_ffffu128;
+    let mut fl = 0;
     match m {
         M::Cvtsi2sd | M::Cvtsi2ss => {
             let size = c.op_size(1);
@@ -422,16 +395,16 @@ fn convert(c: &mut Ctx, m: M) -> Step {
             let d = c.x0();
             let x = c.cpu.xmm[d];
             c.cpu.xmm[d] = if m == M::Cvtsi2sd {
-                (x & !low64) | (i as f64).to_bits() as u128
+                (x & !low64) | sr::from_int(F64, i, mx, &mut fl) as u128
             } else {
-                (x & !low32) | (i as f32).to_bits() as u128
+                (x & !low32) | sr::from_int(F32, i, mx, &mut fl) as u128
             };
         }
         M::Cvttsd2si | M::Cvtsd2si | M::Cvttss2si | M::Cvtss2si => {
             let v = if matches!(m, M::Cvttsd2si | M::Cvtsd2si) {
-                f64::from_bits(src as u64)
+                sr::operand(F64, src as u64, mx)
             } else {
-                f32::from_bits(src as u32) as f64
+                sr::operand(F32, src as u32 as u64, mx)
             };
             let rc = if matches!(m, M::Cvttsd2si | M::Cvttss2si) {
                 3
@@ -439,24 +412,28 @@ fn convert(c: &mut Ctx, m: M) -> Step {
                 rc
             };
             let bits = c.op_size(0) * 8;
-            c.write_op(0, to_int(v, bits, rc))?;
+            c.write_op(0, to_int(v, bits, rc, &mut fl))?;
         }
         M::Cvtsd2ss | M::Cvtss2sd => {
             let d = c.x0();
             let x = c.cpu.xmm[d];
             c.cpu.xmm[d] = if m == M::Cvtsd2ss {
-                (x & !low32) | f64_to_f32(src as u64) as u128
+                (x & !low32) | sr::f64_to_f32(src as u64, mx, &mut fl) as u128
             } else {
-                (x & !low64) | f32_to_f64(src as u32) as u128
+                (x & !low64) | f32_to_f64(src as u32, mx, &mut fl) as u128
             };
         }
         M::Cvtps2pd => {
-            let r = f32_to_f64(src as u32) as u128 | (f32_to_f64((src >> 32) as u32) as u128) << 64;
-            c.xwrite(0, r)?;
+            let lo = f32_to_f64(src as u32, mx, &mut fl) as u128;
+            c.xwrite(
+                0,
+                lo | (f32_to_f64((src >> 32) as u32, mx, &mut fl) as u128) << 64,
+            )?;
         }
         M::Cvtpd2ps => {
-            let r = f64_to_f32(src as u64) as u128 | (f64_to_f32((src >> 64) as u64) as u128) << 32;
-            c.xwrite(0, r)?;
+            let lo = sr::f64_to_f32(src as u64, mx, &mut fl) as u128;
+            let hi = sr::f64_to_f32((src >> 64) as u64, mx, &mut fl) as u128;
+            c.xwrite(0, lo | hi << 32)?;
         }
         M::Cvtdq2pd => {
             let r = ((src as u32 as i32) as f64).to_bits() as u128
@@ -465,28 +442,26 @@ fn convert(c: &mut Ctx, m: M) -> Step {
         }
         M::Cvtdq2ps => {
             let r = (0..4).fold(0u128, |r, k| {
-                r | (((src >> (32 * k)) as u32 as i32 as f32).to_bits() as u128) << (32 * k)
+                let i = (src >> (32 * k)) as u32 as i32 as i64;
+                r | (sr::from_int(F32, i, mx, &mut fl) as u128) << (32 * k)
             });
             c.xwrite(0, r)?;
         }
         M::Cvttps2dq | M::Cvtps2dq => {
             let rc = if m == M::Cvttps2dq { 3 } else { rc };
             let r = (0..4).fold(0u128, |r, k| {
-                let v = f32::from_bits((src >> (32 * k)) as u32) as f64;
-                r | (to_int(v, 32, rc) as u128) << (32 * k)
+                let v = sr::operand(F32, (src >> (32 * k)) as u32 as u64, mx);
+                r | (to_int(v, 32, rc, &mut fl) as u128) << (32 * k)
             });
             c.xwrite(0, r)?;
         }
-        M::Cvttpd2dq => {
-            let r = to_int(f64::from_bits(src as u64), 32, 3) as u128
-                | (to_int(f64::from_bits((src >> 64) as u64), 32, 3) as u128) << 32;
-            c.xwrite(0, r)?;
-        }
         _ => {
-            let r = to_int(f64::from_bits(src as u64), 32, rc) as u128
-                | (to_int(f64::from_bits((src >> 64) as u64), 32, rc) as u128) << 32;
-            c.xwrite(0, r)?;
+            let rc = if m == M::Cvttpd2dq { 3 } else { rc };
+            let lo = to_int(sr::operand(F64, src as u64, mx), 32, rc, &mut fl) as u128;
+            let hi = to_int(sr::operand(F64, (src >> 64) as u64, mx), 32, rc, &mut fl) as u128;
+            c.xwrite(0, lo | hi << 32)?;
         }
     }
+    c.cpu.mxcsr |= fl;
     Ok(())
 }

@@ -274,8 +274,21 @@ fn run_on(m: &mut GuestMem, interp: &mut Interp, code: &[u8], input: &State) -> 
 }
 
 /// Runs `code` (from [`assemble`]) natively and interpreted from `input` and panics with a
-/// description of every difference (RFLAGS compared under `flag_mask`).
+/// description of every difference (RFLAGS compared under `flag_mask`; MXCSR without its
+/// exception flags).
 pub(crate) fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64) {
+    check_code_mxcsr(name, code, input, flag_mask, !0x3f);
+}
+
+/// [`check_code`] comparing the MXCSR bits in `mxcsr_mask` (all of them for code whose
+/// exception flags are emulated).
+pub(crate) fn check_code_mxcsr(
+    name: &str,
+    code: &[u8],
+    input: &State,
+    flag_mask: u64,
+    mxcsr_mask: u32,
+) {
     let native = run_native(code, input);
     let (interp, exit) = run_interp(code, input);
     let mut diffs = Vec::new();
@@ -305,8 +318,7 @@ pub(crate) fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64)
             interp.rflags & flag_mask
         ));
     }
-    // MXCSR exception flags (bits 0-5) are not emulated.
-    if (native.mxcsr ^ interp.mxcsr) & !0x3f != 0 {
+    if (native.mxcsr ^ interp.mxcsr) & mxcsr_mask != 0 {
         diffs.push(std::format!(
             "mxcsr: native {:#x} interp {:#x}",
             native.mxcsr,
@@ -325,9 +337,12 @@ pub(crate) fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64)
     }
     if !diffs.is_empty() {
         panic!(
-            "{name}: input gpr {:x?} rflags {:#x}\n{}",
+            "{name}: input gpr {:x?} rflags {:#x} mxcsr {:#x} xmm0 {:#034x} xmm1 {:#034x}\n{}",
             input.gpr,
             input.rflags,
+            input.mxcsr,
+            input.xmm[0],
+            input.xmm[1],
             diffs.join("\n")
         );
     }
