@@ -35,6 +35,8 @@ mod difftest_x87;
 mod exec;
 mod f80;
 mod flags;
+#[cfg(test)]
+mod generator;
 mod muldiv;
 mod operand;
 mod shift;

@@ -1,0 +1,278 @@
+//! Instruction-test generator (test-only): enumerates every legacy-encoded iced-x86 [`Code`]
+//! valid in 64-bit mode (`forms`), builds [`CASES`] cases per runnable form (`cases`), runs each
+//! natively and in the interpreter through the differential harness (`testing`) and writes the
+//! per-form results to `docs/coverage.md`.
+//!
+//! Regenerate the table: `BLESS=1 cargo test -p libc-shim --release generator -- --ignored`.
+//! Without `BLESS` the ignored test fails if the fresh table differs from the committed one or
+//! if a form the interpreter implements fails a case. `generator_sample` (not ignored) runs
+//! every 40th form and checks its row against the committed table. `GEN_TRACE=1` prints each
+//! case before it runs (a native fault kills the test process, so this finds the culprit).
+//!
+//! Flags: compared under the harness mask minus the flags iced-x86 reports as undefined for
+//! the form, minus OF for shifts/rotates whose masked count is not 1 and CF for shifts whose
+//! count exceeds the width (the rules `difftest_int` uses). x87 forms run after
+//! `fld [rsi]; fld [rsi+8]; fldpi` and are observed through `fnstsw ax` (exception bits masked,
+//! as the interpreter does not raise them) and `fstp tbyte` of the whole stack.
+
+mod cases;
+mod forms;
+mod report;
+
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use iced_x86::code_asm::*;
+use iced_x86::{Code, CpuidFeature, Mnemonic as M, RflagsBits};
+
+use super::Exit;
+use super::flags::{AF, CF, DF, OF, PF, SF, ZF};
+use super::testing::{FLAGS, State, assemble, run_interp, run_native};
+use cases::{Op, Rng};
+
+/// Cases per runnable form.
+const CASES: usize = 24;
+
+/// Result of one form.
+struct Row {
+    code: Code,
+    cases: usize,
+    passed: usize,
+    failed: usize,
+    not_impl: usize,
+    /// Skip reason, or the first difference of a failing case.
+    note: String,
+    skipped: bool,
+}
+
+fn flag_mask(code: Code) -> u64 {
+    let u = cases::bare(code).rflags_undefined();
+    let mut m = FLAGS;
+    for (bit, f) in [
+        (RflagsBits::OF, OF),
+        (RflagsBits::SF, SF),
+        (RflagsBits::ZF, ZF),
+        (RflagsBits::AF, AF),
+        (RflagsBits::CF, CF),
+        (RflagsBits::PF, PF),
+        (RflagsBits::DF, DF),
+    ] {
+        if u & bit != 0 {
+            m &= !f;
+        }
+    }
+    m
+}
+
+fn is_shift(m: M) -> bool {
+    matches!(
+        m,
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd
+    )
+}
+
+/// Operand width in bits of the first operand.
+fn width(code: Code, ops: &[Op]) -> u32 {
+    match ops[0] {
+        Op::Reg(r) => r.size() as u32 * 8,
+        _ => code.op_code().memory_size().size() as u32 * 8,
+    }
+}
+
+/// Shift rules: OF is undefined unless the masked count is 1, CF for shifts past the width;
+/// shld/shrd counts past the width leave the result undefined, so they are reduced.
+fn shift_mask(code: Code, ops: &mut [Op], s: &mut State, mut mask: u64) -> u64 {
+    let m = code.mnemonic();
+    let bits = width(code, ops);
+    let lim = if bits == 64 { 63 } else { 31 };
+    let double = matches!(m, M::Shld | M::Shrd);
+    let n = ops.len();
+    let cnt = match ops.last_mut() {
+        Some(Op::Imm(_, v)) if n > 1 => {
+            if double && (*v & lim) > bits as u64 {
+                *v &= 0xf;
+            }
+            *v & lim
+        }
+        Some(Op::Reg(r)) if *r == iced_x86::Register::CL => {
+            if double && (s.gpr[1] & lim) > bits as u64 {
+                s.gpr[1] &= 0xf;
+            }
+            s.gpr[1] & lim
+        }
+        _ => 1,
+    };
+    if cnt != 1 {
+        mask &= !OF;
+    }
+    let rot = matches!(m, M::Rol | M::Ror | M::Rcl | M::Rcr);
+    if !rot && cnt > bits as u64 {
+        mask &= !CF;
+    }
+    mask & !AF
+}
+
+/// The first difference between native and interpreted results, if any.
+fn compare(n: &State, i: &State, exit: Exit, mask: u64) -> Option<String> {
+    if exit != Exit::Halt {
+        return Some(format!("interpreter stopped with {exit:?}"));
+    }
+    for r in 0..16 {
+        if n.gpr[r] != i.gpr[r] {
+            return Some(format!("gpr{r} {:#x} vs {:#x}", n.gpr[r], i.gpr[r]));
+        }
+        if n.xmm[r] != i.xmm[r] {
+            return Some(format!("xmm{r} {:#x} vs {:#x}", n.xmm[r], i.xmm[r]));
+        }
+    }
+    if (n.rflags ^ i.rflags) & mask != 0 {
+        return Some(format!(
+            "rflags {:#x} vs {:#x}",
+            n.rflags & mask,
+            i.rflags & mask
+        ));
+    }
+    if (n.mxcsr ^ i.mxcsr) & !0x3f != 0 {
+        return Some(format!("mxcsr {:#x} vs {:#x}", n.mxcsr, i.mxcsr));
+    }
+    if let Some(p) = (0..n.mem.len()).find(|&p| n.mem[p] != i.mem[p]) {
+        return Some(format!("data+{p:#x} {:#x} vs {:#x}", n.mem[p], i.mem[p]));
+    }
+    None
+}
+
+fn is_x87(code: Code) -> bool {
+    code.cpuid_features().iter().any(|f| {
+        matches!(
+            f,
+            CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387
+        )
+    })
+}
+
+/// Assembles the form's bytes between the x87 prologue/epilogue when needed.
+fn snippet(bytes: &[u8], x87: bool) -> Vec<u8> {
+    assemble(&|a: &mut CodeAssembler| {
+        if x87 {
+            a.fld(qword_ptr(rsi))?;
+            a.fld(qword_ptr(rsi + 8))?;
+            a.fldpi()?;
+        }
+        a.db(bytes)?;
+        if x87 {
+            a.fnstsw(ax)?;
+            a.and(eax, 0x7f00)?;
+            for i in 0..4 {
+                a.fstp(tword_ptr(rdi + 0x100 + 16 * i))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Runs `n` cases of one form.
+fn run_form(code: Code, n: usize) -> Row {
+    let mut row = Row {
+        code,
+        cases: 0,
+        passed: 0,
+        failed: 0,
+        not_impl: 0,
+        note: String::new(),
+        skipped: false,
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (code as u64).wrapping_mul(0x1000_0000_01b3));
+    let base_mask = flag_mask(code);
+    let x87 = is_x87(code);
+    for k in 0..n {
+        let mut ops = cases::operands(code, k, &mut rng);
+        let mut s = cases::state(k, &mut rng);
+        let mask = if is_shift(code.mnemonic()) {
+            shift_mask(code, &mut ops, &mut s, base_mask)
+        } else {
+            base_mask
+        };
+        cases::fix_bit_offset(code, &ops, &mut s);
+        if !cases::fix_divide(code, &ops, &mut s) {
+            continue;
+        }
+        let Some(bytes) = cases::encode(code, &ops, 0x1000) else {
+            row.skipped = true;
+            row.note =
+                "skipped: encoding does not round-trip (fwait pseudo-forms, aliases)".to_string();
+            return row;
+        };
+        let code_bytes = snippet(&bytes, x87);
+        if std::env::var_os("GEN_TRACE").is_some() {
+            std::eprintln!("{code:?} case {k} {ops:?}");
+        }
+        let native = run_native(&code_bytes, &s);
+        let (interp, exit) = run_interp(&code_bytes, &s);
+        row.cases += 1;
+        if exit == Exit::InvalidOpcode {
+            row.not_impl += 1;
+            continue;
+        }
+        match compare(&native, &interp, exit, mask) {
+            None => row.passed += 1,
+            Some(d) => {
+                if row.failed == 0 {
+                    row.note = format!("case {k}: {d}");
+                }
+                row.failed += 1;
+            }
+        }
+    }
+    row
+}
+
+fn run_all(sample: Option<usize>) -> (Vec<Row>, forms::Excluded) {
+    let (forms, ex) = forms::forms();
+    let mut rows = Vec::new();
+    for (i, f) in forms.iter().enumerate() {
+        if sample.is_some_and(|s| i % s != 0) {
+            continue;
+        }
+        rows.push(match &f.run {
+            Ok(()) => run_form(f.code, CASES),
+            Err(r) => Row {
+                code: f.code,
+                cases: 0,
+                passed: 0,
+                failed: 0,
+                not_impl: 0,
+                note: format!("skipped: {r}"),
+                skipped: true,
+            },
+        });
+    }
+    (rows, ex)
+}
+
+fn status(r: &Row) -> String {
+    if r.skipped {
+        r.note.clone()
+    } else if r.not_impl == r.cases && r.cases > 0 {
+        "not implemented".to_string()
+    } else if r.failed > 0 {
+        format!("FAIL ({})", r.note.replace('|', "/"))
+    } else if r.not_impl > 0 {
+        format!("partly not implemented ({} cases)", r.not_impl)
+    } else {
+        "ok".to_string()
+    }
+}
+
+/// One table line per form.
+fn line(r: &Row) -> String {
+    format!(
+        "| {:?} | {:?} | {} | {} | {} | {} |",
+        r.code,
+        r.code.mnemonic(),
+        r.cases,
+        r.passed,
+        r.failed,
+        status(r)
+    )
+}

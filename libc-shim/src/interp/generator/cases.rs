@@ -1,0 +1,375 @@
+//! Test cases for one form: operands chosen from its operand kinds (registers from two pools
+//! that avoid rsp, rbp, rsi and rdi; memory at `[rbp+0x40]` in the data area, 64-byte aligned;
+//! immediates from an edge list), and input states mixing integer edge values, shift counts,
+//! x87/SSE special values (NaNs, infinities, denormals, ±0) with seeded random values.
+
+use std::vec::Vec;
+
+use iced_x86::{
+    Code, Encoder, Instruction, MemoryOperand, Mnemonic as M, OpCodeOperandKind as K, OpKind,
+    Register as R,
+};
+
+use super::super::flags::{AF, CF, OF, PF, SF, ZF};
+use super::super::testing::{EDGES, State};
+
+/// Offset of the memory operand from rbp (`DATA + 0x1000`), and from the data area start.
+pub(super) const MEM_DISP: u64 = 0x40;
+pub(super) const MEM_OFF: usize = 0x1040;
+
+const P8: [[R; 3]; 2] = [[R::BL, R::CL, R::R8L], [R::R9L, R::R10L, R::R11L]];
+const P16: [[R; 3]; 2] = [[R::BX, R::CX, R::R8W], [R::R9W, R::R10W, R::R11W]];
+const P32: [[R; 3]; 2] = [[R::EBX, R::ECX, R::R8D], [R::R9D, R::R10D, R::R11D]];
+const P64: [[R; 3]; 2] = [[R::RBX, R::RCX, R::R8], [R::R9, R::R10, R::R11]];
+const PX: [[R; 3]; 2] = [[R::XMM1, R::XMM2, R::XMM3], [R::XMM9, R::XMM10, R::XMM11]];
+
+/// Registers the generator randomises (all but rsp, rbp, rsi, rdi).
+const RANDOM_GPRS: [usize; 12] = [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/// A deterministic xorshift generator.
+pub(super) struct Rng(pub u64);
+
+impl Rng {
+    pub(super) fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+const IMM_EDGES: [u64; 8] = [0, 1, 0x7f, 0x80, 0xff, 0x1f, 0x3f, 0x40];
+const COUNTS: [u64; 10] = [0, 1, 7, 8, 15, 16, 31, 32, 63, 64];
+
+const F64_EDGES: [u64; 14] = [
+    0,
+    0x8000_0000_0000_0000,
+    0x3ff0_0000_0000_0000,
+    0xbff8_0000_0000_0000,
+    0x7ff0_0000_0000_0000,
+    0xfff0_0000_0000_0000,
+    0x7ff8_0000_0000_0000,
+    0x7ff4_0000_0000_0001,
+    0x0000_0000_0000_0001,
+    0x000f_ffff_ffff_ffff,
+    0x0010_0000_0000_0000,
+    0x7fef_ffff_ffff_ffff,
+    0x43e0_0000_0000_0000,
+    0x41e0_0000_0000_0000,
+];
+const F32_EDGES: [u32; 14] = [
+    0,
+    0x8000_0000,
+    0x3f80_0000,
+    0xbfc0_0000,
+    0x7f80_0000,
+    0xff80_0000,
+    0x7fc0_0000,
+    0x7fa0_0001,
+    0x0000_0001,
+    0x007f_ffff,
+    0x0080_0000,
+    0x7f7f_ffff,
+    0x5f00_0000,
+    0x4f00_0000,
+];
+
+/// A placed operand.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Op {
+    Reg(R),
+    Mem,
+    Imm(OpKind, u64),
+    Str(OpKind),
+}
+
+/// Operands for case `k`: register pool `k % 2`, memory instead of r/m registers when
+/// `k % 3 == 2`, immediates from the edge list then random.
+pub(super) fn operands(code: Code, k: usize, rng: &mut Rng) -> Vec<Op> {
+    let pool = k % 2;
+    let mem = k % 3 == 2;
+    let mut imms = 0;
+    let kinds = code.op_code().op_kinds();
+    let mut v = Vec::new();
+    for (i, &kind) in kinds.iter().enumerate() {
+        let i = i.min(2);
+        let imm = |rng: &mut Rng| {
+            if k < IMM_EDGES.len() {
+                IMM_EDGES[(k + imms * 3) % IMM_EDGES.len()]
+            } else {
+                rng.next()
+            }
+        };
+        let op = match kind {
+            K::mem => Op::Mem,
+            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem | K::xmm_or_mem if mem => {
+                Op::Mem
+            }
+            K::r8_or_mem | K::r8_reg | K::r8_opcode => Op::Reg(P8[pool][i]),
+            K::r16_or_mem | K::r16_reg | K::r16_reg_mem | K::r16_rm | K::r16_opcode => {
+                Op::Reg(P16[pool][i])
+            }
+            K::r32_or_mem | K::r32_reg | K::r32_reg_mem | K::r32_rm | K::r32_opcode => {
+                Op::Reg(P32[pool][i])
+            }
+            K::r64_or_mem | K::r64_reg | K::r64_reg_mem | K::r64_rm | K::r64_opcode => {
+                Op::Reg(P64[pool][i])
+            }
+            K::xmm_or_mem | K::xmm_reg | K::xmm_rm => Op::Reg(PX[pool][i]),
+            K::al => Op::Reg(R::AL),
+            K::cl => Op::Reg(R::CL),
+            K::ax => Op::Reg(R::AX),
+            K::dx => Op::Reg(R::DX),
+            K::eax => Op::Reg(R::EAX),
+            K::rax => Op::Reg(R::RAX),
+            K::st0 => Op::Reg(R::ST0),
+            K::sti_opcode => Op::Reg(if pool == 0 { R::ST1 } else { R::ST2 }),
+            K::imm8_const_1 => Op::Imm(OpKind::Immediate8, 1),
+            K::imm8 => {
+                let kind = if imms == 0 {
+                    OpKind::Immediate8
+                } else {
+                    OpKind::Immediate8_2nd
+                };
+                Op::Imm(kind, imm(rng) & 0xff)
+            }
+            K::imm8sex16 => Op::Imm(OpKind::Immediate8to16, imm(rng) & 0xff),
+            K::imm8sex32 => Op::Imm(OpKind::Immediate8to32, imm(rng) & 0xff),
+            K::imm8sex64 => Op::Imm(OpKind::Immediate8to64, imm(rng) & 0xff),
+            K::imm16 => Op::Imm(OpKind::Immediate16, imm_wide(k, rng) & 0xffff),
+            K::imm32 => Op::Imm(OpKind::Immediate32, imm_wide(k, rng) & 0xffff_ffff),
+            K::imm32sex64 => Op::Imm(OpKind::Immediate32to64, imm_wide(k, rng) & 0xffff_ffff),
+            K::imm64 => Op::Imm(OpKind::Immediate64, imm_wide(k, rng)),
+            K::seg_rSI => Op::Str(OpKind::MemorySegRSI),
+            K::es_rDI => Op::Str(OpKind::MemoryESRDI),
+            K::seg_rDI => Op::Str(OpKind::MemorySegRDI),
+            _ => unreachable!("unsupported operand kind {kind:?}"),
+        };
+        if matches!(op, Op::Imm(..)) {
+            imms += 1;
+        }
+        v.push(op);
+    }
+    v
+}
+
+fn imm_wide(k: usize, rng: &mut Rng) -> u64 {
+    if k < EDGES.len() {
+        EDGES[k]
+    } else {
+        rng.next()
+    }
+}
+
+/// An instruction of form `code` with no operands set yet (`Instruction::with` asserts the
+/// form has none).
+pub(super) fn bare(code: Code) -> Instruction {
+    let mut i = Instruction::default();
+    i.set_code(code);
+    i
+}
+
+/// Encodes `code` with `ops` at `ip`; `None` when iced refuses or the bytes decode to another
+/// form.
+pub(super) fn encode(code: Code, ops: &[Op], ip: u64) -> Option<Vec<u8>> {
+    let mut ins = bare(code);
+    for (i, op) in ops.iter().enumerate() {
+        let i = i as u32;
+        match *op {
+            Op::Reg(r) => {
+                ins.set_op_kind(i, OpKind::Register);
+                ins.set_op_register(i, r);
+            }
+            Op::Mem => {
+                let m = MemoryOperand::with_base_displ(R::RBP, MEM_DISP as i64);
+                ins.set_op_kind(i, OpKind::Memory);
+                ins.set_memory_base(m.base);
+                ins.set_memory_index(R::None);
+                ins.set_memory_displacement64(MEM_DISP);
+                ins.set_memory_displ_size(1);
+            }
+            Op::Imm(kind, v) => {
+                ins.set_op_kind(i, kind);
+                match kind {
+                    OpKind::Immediate8
+                    | OpKind::Immediate8to16
+                    | OpKind::Immediate8to32
+                    | OpKind::Immediate8to64 => ins.set_immediate8(v as u8),
+                    OpKind::Immediate8_2nd => ins.set_immediate8_2nd(v as u8),
+                    OpKind::Immediate16 => ins.set_immediate16(v as u16),
+                    OpKind::Immediate32 | OpKind::Immediate32to64 => ins.set_immediate32(v as u32),
+                    _ => ins.set_immediate64(v),
+                }
+            }
+            Op::Str(kind) => {
+                ins.set_op_kind(i, kind);
+                let base = if kind == OpKind::MemorySegRSI {
+                    R::RSI
+                } else {
+                    R::RDI
+                };
+                ins.set_memory_base(base);
+            }
+        }
+    }
+    let mut e = Encoder::new(64);
+    e.encode(&ins, ip).ok()?;
+    let bytes = e.take_buffer();
+    let back = iced_x86::Decoder::with_ip(64, &bytes, ip, 0).decode();
+    (back.code() == code).then_some(bytes)
+}
+
+fn fp_lane(k: usize, j: usize, rng: &mut Rng) -> u128 {
+    match k % 4 {
+        0 => {
+            let a = F32_EDGES[(k / 4 + j) % F32_EDGES.len()] as u128;
+            let b = F32_EDGES[(k / 4 + j * 5 + 3) % F32_EDGES.len()] as u128;
+            a | b << 32 | (rng.next() as u128) << 64
+        }
+        1 => {
+            let a = F64_EDGES[(k / 4 + j) % F64_EDGES.len()] as u128;
+            let b = F64_EDGES[(k / 4 + j * 5 + 3) % F64_EDGES.len()] as u128;
+            a | b << 64
+        }
+        2 => {
+            let a = EDGES[(k + j * 3) % EDGES.len()] as u128;
+            let b = EDGES[(k + j * 7 + 1) % EDGES.len()] as u128;
+            a | b << 64
+        }
+        _ => (rng.next() as u128) << 64 | rng.next() as u128,
+    }
+}
+
+/// The input state for case `k`: GPRs from the edge values (cases below 17) or random, cl from
+/// the shift-count edges, carry and the other arithmetic flags varied, XMM registers and the
+/// memory operand from the special-value lists.
+pub(super) fn state(k: usize, rng: &mut Rng) -> State {
+    let mut s = State::default();
+    for (j, &g) in RANDOM_GPRS.iter().enumerate() {
+        s.gpr[g] = if k < EDGES.len() {
+            EDGES[(k + j * 5) % EDGES.len()]
+        } else {
+            rng.next()
+        };
+    }
+    if k.is_multiple_of(2) {
+        s.gpr[1] = COUNTS[(k / 2) % COUNTS.len()] | (rng.next() & !0xff);
+    }
+    let flag_sets = [0, CF, ZF | PF, SF | OF | AF, CF | ZF | SF | OF | PF | AF];
+    s.rflags = 0x202 | flag_sets[k % flag_sets.len()];
+    for j in 0..16 {
+        s.xmm[j] = fp_lane(k, j, rng);
+    }
+    // The memory operand: 16 special bytes, then scratch for wider forms (fxsave, m80).
+    let m = fp_lane(k + 1, 7, rng).to_le_bytes();
+    s.mem[MEM_OFF..MEM_OFF + 16].copy_from_slice(&m);
+    // Two f64 values at rsi for the x87 prologue.
+    // (No signalling NaN: loading one would test `fld m64fp` in every x87 form.)
+    let quiet = |i: usize| match F64_EDGES[i % F64_EDGES.len()] {
+        0x7ff4_0000_0000_0001 => 0x7ff8_0000_0000_0001u64,
+        v => v,
+    };
+    let a = quiet(k).to_le_bytes();
+    let b = quiet(k * 3 + 5).to_le_bytes();
+    s.mem[0x100..0x108].copy_from_slice(&a);
+    s.mem[0x108..0x110].copy_from_slice(&b);
+    s
+}
+
+/// The register-file index of a GPR operand.
+fn gpr_index(r: R) -> usize {
+    r.full_register().number()
+}
+
+/// Makes division forms not fault natively: retries the divisor and dividend until the
+/// quotient fits. Returns false if no valid input was found.
+pub(super) fn fix_divide(code: Code, ops: &[Op], s: &mut State) -> bool {
+    let signed = match code.mnemonic() {
+        M::Div => false,
+        M::Idiv => true,
+        _ => return true,
+    };
+    let size = code.op_code().memory_size().size().max(match ops[0] {
+        Op::Reg(r) => r.size(),
+        _ => 0,
+    }) as u32;
+    let bits = size * 8;
+    let mask = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    for attempt in 0..4 {
+        let d = match ops[0] {
+            Op::Reg(r) if r.size() == 1 => s.gpr[gpr_index(r)] & 0xff,
+            Op::Reg(r) => s.gpr[gpr_index(r)] & mask,
+            _ => u64::from_le_bytes(s.mem[MEM_OFF..MEM_OFF + 8].try_into().unwrap()) & mask,
+        };
+        let (hi, lo) = if bits == 8 {
+            ((s.gpr[0] >> 8) & 0xff, s.gpr[0] & 0xff)
+        } else {
+            (s.gpr[2] & mask, s.gpr[0] & mask)
+        };
+        if divides(bits, signed, hi, lo, d) {
+            return true;
+        }
+        match attempt {
+            0 => set_hi(s, bits, 0),
+            1 => {
+                set_hi(s, bits, 0);
+                s.gpr[0] &= !(mask & !(mask >> 1));
+            }
+            _ => {
+                set_hi(s, bits, 0);
+                s.gpr[0] = 7;
+                set_divisor(ops[0], s, 3);
+            }
+        }
+    }
+    false
+}
+
+fn set_hi(s: &mut State, bits: u32, v: u64) {
+    if bits == 8 {
+        s.gpr[0] = (s.gpr[0] & !0xff00) | (v & 0xff) << 8;
+    } else {
+        s.gpr[2] = v;
+    }
+}
+
+fn set_divisor(op: Op, s: &mut State, v: u64) {
+    match op {
+        Op::Reg(r) => s.gpr[gpr_index(r)] = v,
+        _ => s.mem[MEM_OFF..MEM_OFF + 8].copy_from_slice(&v.to_le_bytes()),
+    }
+}
+
+fn divides(bits: u32, signed: bool, hi: u64, lo: u64, d: u64) -> bool {
+    if d == 0 {
+        return false;
+    }
+    let sh = 128 - 2 * bits;
+    let n = (hi as u128) << bits | lo as u128;
+    if signed {
+        let n = ((n << sh) as i128) >> sh;
+        let d = ((d as i128) << (128 - bits)) >> (128 - bits);
+        let q = n.checked_div(d);
+        let lim = 1i128 << (bits - 1);
+        matches!(q, Some(q) if q >= -lim && q < lim)
+    } else {
+        n / (d as u128) < 1u128 << bits
+    }
+}
+
+/// `bt*` with a memory destination and a register bit offset address up to 2^60 bytes away;
+/// keeps the offset within ±512 bits of the operand.
+pub(super) fn fix_bit_offset(code: Code, ops: &[Op], s: &mut State) {
+    if matches!(code.mnemonic(), M::Bt | M::Bts | M::Btr | M::Btc)
+        && let [Op::Mem, Op::Reg(r)] = ops
+    {
+        let g = &mut s.gpr[gpr_index(*r)];
+        *g = (*g & 0x3ff).wrapping_sub(0x200);
+    }
+}

@@ -1,0 +1,208 @@
+//! Instruction forms for the generator: every iced-x86 [`Code`] that is a legacy-encoded
+//! instruction valid in 64-bit mode, classified as runnable or skipped with a reason.
+//!
+//! Skip categories: a CPUID feature the interpreter's cpuid does not claim; control flow
+//! (branches, calls, traps); privileged or system/segment state; changes rsp (stack forms);
+//! host-dependent results (cpuid, timestamps, random numbers); loads control state from
+//! memory (random MXCSR/x87 control words would fault or unmask exceptions natively); an operand
+//! kind the harness cannot place (segment, control, MMX, far pointers, absolute moffs, ...);
+//! `fxsave` (the image holds the implementation-specific contents of empty x87 registers).
+
+use std::format;
+use std::string::String;
+use std::vec::Vec;
+
+use iced_x86::{
+    Code, CpuidFeature as F, EncodingKind, FlowControl, Mnemonic as M, OpCodeOperandKind as K,
+};
+
+/// Features the interpreter's cpuid (`system`) claims, plus base-architecture tags.
+const CLAIMED: &[F] = &[
+    F::INTEL8086,
+    F::INTEL186,
+    F::INTEL286,
+    F::INTEL386,
+    F::INTEL486,
+    F::X64,
+    F::CMOV,
+    F::CX8,
+    F::CMPXCHG16B,
+    F::FPU,
+    F::FPU287,
+    F::FPU387,
+    F::CLFSH,
+    F::FXSR,
+    F::SSE,
+    F::SSE2,
+    F::SSE3,
+    F::SSSE3,
+    F::SSE4_1,
+    F::SSE4_2,
+    F::MOVBE,
+    F::POPCNT,
+    F::LZCNT,
+    F::BMI1,
+    F::MULTIBYTENOP,
+    F::PAUSE,
+];
+
+/// A form and whether the generator runs it.
+pub(super) struct Form {
+    pub code: Code,
+    /// `Err(reason)` when skipped.
+    pub run: Result<(), String>,
+}
+
+/// Counts of codes left out of the table entirely.
+#[derive(Default)]
+pub(super) struct Excluded {
+    /// VEX, EVEX, XOP, 3DNow! and MVEX encodings (AVX and later are not claimed).
+    pub non_legacy: usize,
+    /// Legacy forms not valid in 64-bit mode.
+    pub not_64bit: usize,
+}
+
+/// Operand kinds the generator can place.
+pub(super) fn supported(k: K) -> bool {
+    matches!(
+        k,
+        K::mem
+            | K::r8_or_mem
+            | K::r16_or_mem
+            | K::r32_or_mem
+            | K::r64_or_mem
+            | K::xmm_or_mem
+            | K::r8_reg
+            | K::r8_opcode
+            | K::r16_reg
+            | K::r16_reg_mem
+            | K::r16_rm
+            | K::r16_opcode
+            | K::r32_reg
+            | K::r32_reg_mem
+            | K::r32_rm
+            | K::r32_opcode
+            | K::r64_reg
+            | K::r64_reg_mem
+            | K::r64_rm
+            | K::r64_opcode
+            | K::xmm_reg
+            | K::xmm_rm
+            | K::al
+            | K::cl
+            | K::ax
+            | K::dx
+            | K::eax
+            | K::rax
+            | K::st0
+            | K::sti_opcode
+            | K::imm8
+            | K::imm8_const_1
+            | K::imm8sex16
+            | K::imm8sex32
+            | K::imm8sex64
+            | K::imm16
+            | K::imm32
+            | K::imm32sex64
+            | K::imm64
+            | K::seg_rSI
+            | K::es_rDI
+            | K::seg_rDI
+    )
+}
+
+fn skip_mnemonic(m: M) -> Option<&'static str> {
+    Some(match m {
+        M::Cpuid | M::Rdtsc | M::Rdtscp | M::Rdpmc | M::Rdrand | M::Rdseed | M::Rdpid => {
+            "host-dependent result"
+        }
+        M::In
+        | M::Out
+        | M::Insb
+        | M::Insw
+        | M::Insd
+        | M::Outsb
+        | M::Outsw
+        | M::Outsd
+        | M::Hlt
+        | M::Cli
+        | M::Sti
+        | M::Lar
+        | M::Lsl
+        | M::Verr
+        | M::Verw
+        | M::Sgdt
+        | M::Sidt
+        | M::Sldt
+        | M::Str
+        | M::Smsw
+        | M::Swapgs
+        | M::Syscall
+        | M::Sysenter
+        | M::Sysexit
+        | M::Sysret
+        | M::Popf
+        | M::Popfq
+        | M::Pushf
+        | M::Pushfq
+        | M::Lss
+        | M::Lfs
+        | M::Lgs
+        | M::Lds
+        | M::Les => "privileged or system/segment state",
+        M::Ldmxcsr | M::Fldcw | M::Fldenv | M::Frstor | M::Fxrstor | M::Fxrstor64 => {
+            "loads control state from memory"
+        }
+        M::Xlatb => "implicit memory via rbx",
+        M::Fxsave | M::Fxsave64 => "stores stale contents of empty x87 registers",
+        _ => return None,
+    })
+}
+
+fn classify(code: Code) -> Result<(), String> {
+    let op = code.op_code();
+    if let Some(f) = code.cpuid_features().iter().find(|f| !CLAIMED.contains(f)) {
+        return Err(format!("cpuid {f:?} not claimed"));
+    }
+    if code.flow_control() != FlowControl::Next {
+        return Err("control flow".into());
+    }
+    if code.is_privileged() || !op.cpl3() {
+        return Err("privileged".into());
+    }
+    if let Some(r) = skip_mnemonic(code.mnemonic()) {
+        return Err(r.into());
+    }
+    if super::cases::bare(code).stack_pointer_increment() != 0 || code.is_stack_instruction() {
+        return Err("changes rsp".into());
+    }
+    if let Some(k) = op.op_kinds().iter().find(|&&k| !supported(k)) {
+        return Err(format!("operand kind {k:?}"));
+    }
+    Ok(())
+}
+
+/// All legacy 64-bit-mode forms, classified, and the counts left out.
+pub(super) fn forms() -> (Vec<Form>, Excluded) {
+    let mut v = Vec::new();
+    let mut ex = Excluded::default();
+    for code in Code::values() {
+        let op = code.op_code();
+        if !op.is_instruction() {
+            continue;
+        }
+        if op.encoding() != EncodingKind::Legacy {
+            ex.non_legacy += 1;
+            continue;
+        }
+        if !op.mode64() {
+            ex.not_64bit += 1;
+            continue;
+        }
+        v.push(Form {
+            code,
+            run: classify(code),
+        });
+    }
+    (v, ex)
+}
