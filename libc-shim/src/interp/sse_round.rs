@@ -234,6 +234,9 @@ pub(super) fn arith(fmt: Fmt, op: Op, a: u64, b: u64, mx: u32, fl: &mut u32) -> 
     }
     let x = fmt.to_f64(a.unwrap_or(0));
     let y = fmt.to_f64(b);
+    if let Some(r) = fast(fmt, op, x, y, mx, denormal) {
+        return r;
+    }
     let invalid = |fl: &mut u32| {
         *fl |= IE;
         fmt.default_nan()
@@ -315,6 +318,38 @@ pub(super) fn arith(fmt: Fmt, op: Op, a: u64, b: u64, mx: u32, fl: &mut u32) -> 
         }
     };
     round(fmt, hi, scale, t, mx, fl)
+}
+
+/// The common case without the exact path: round to nearest with PE already set, no DAZ/FTZ,
+/// no denormal operand, and a finite host result above the smallest normal (so no OE, UE, IE or
+/// ZE can arise, and the host's round-to-nearest result is the answer).
+fn fast(fmt: Fmt, op: Op, x: f64, y: f64, mx: u32, denormal: bool) -> Option<u64> {
+    if mx & (0x6000 | DAZ | FTZ | PE) != PE || denormal {
+        return None;
+    }
+    let r = if fmt.p == 53 {
+        match op {
+            Op::Add => x + y,
+            Op::Sub => x - y,
+            Op::Mul => x * y,
+            Op::Div => x / y,
+            _ => libm::sqrt(y),
+        }
+        .to_bits()
+    } else {
+        let (x, y) = (x as f32, y as f32);
+        match op {
+            Op::Add => x + y,
+            Op::Sub => x - y,
+            Op::Mul => x * y,
+            Op::Div => x / y,
+            _ => libm::sqrtf(y),
+        }
+        .to_bits() as u64
+    };
+    // Above the smallest normal: a result rounded up to it may be tiny (UE).
+    let mag = r & !fmt.sign();
+    (mag > 1 << (fmt.p - 1) && mag < fmt.inf()).then_some(r)
 }
 
 /// f64 bits to `F32` (cvtsd2ss/cvtpd2ps): NaNs keep their payload, quieted.
