@@ -13,7 +13,8 @@
 //! the form, minus OF for shifts/rotates whose masked count is not 1 and CF for shifts whose
 //! count exceeds the width (the rules `difftest_int` uses). x87 forms run after
 //! `fld [rsi]; fld [rsi+8]; fldpi` and are observed through `fnstsw ax` (exception bits masked,
-//! as the interpreter does not raise them) and `fstp tbyte` of the whole stack.
+//! as the interpreter does not raise them) and `fstp tbyte` of the whole stack. MMX forms run
+//! between loads of mm0-mm7 from `[rsi]` and stores to `[rdi+0x200]`.
 
 mod cases;
 mod forms;
@@ -24,7 +25,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use iced_x86::code_asm::*;
-use iced_x86::{Code, CpuidFeature, Mnemonic as M, RflagsBits};
+use iced_x86::{Code, CpuidFeature, Mnemonic as M, OpCodeOperandKind, RflagsBits};
 
 use super::Exit;
 use super::flags::{AF, CF, DF, OF, PF, SF, ZF};
@@ -151,9 +152,29 @@ fn is_x87(code: Code) -> bool {
     })
 }
 
-/// Assembles the form's bytes between the x87 prologue/epilogue when needed.
-fn snippet(bytes: &[u8], x87: bool) -> Vec<u8> {
+fn is_mmx(code: Code) -> bool {
+    code.op_code().op_kinds().iter().any(|k| {
+        matches!(
+            k,
+            OpCodeOperandKind::mm_reg | OpCodeOperandKind::mm_rm | OpCodeOperandKind::mm_or_mem
+        )
+    })
+}
+
+/// Assembles the form's bytes between the x87 or MMX prologue/epilogue when needed.
+fn snippet(bytes: &[u8], x87: bool, mmx: bool) -> Vec<u8> {
+    let mms = [mm0, mm1, mm2, mm3, mm4, mm5, mm6, mm7];
     assemble(&|a: &mut CodeAssembler| {
+        if mmx {
+            for (i, m) in mms.into_iter().enumerate() {
+                a.movq(m, qword_ptr(rsi + 8 * i as i32))?;
+            }
+            a.db(bytes)?;
+            for (i, m) in mms.into_iter().enumerate() {
+                a.movq(qword_ptr(rdi + 0x200 + 8 * i as i32), m)?;
+            }
+            return a.emms();
+        }
         if x87 {
             a.fld(qword_ptr(rsi))?;
             a.fld(qword_ptr(rsi + 8))?;
@@ -185,6 +206,7 @@ fn run_form(code: Code, n: usize) -> Row {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (code as u64).wrapping_mul(0x1000_0000_01b3));
     let base_mask = flag_mask(code);
     let x87 = is_x87(code);
+    let mmx = is_mmx(code);
     for k in 0..n {
         let mut ops = cases::operands(code, k, &mut rng);
         let mut s = cases::state(k, &mut rng);
@@ -194,6 +216,7 @@ fn run_form(code: Code, n: usize) -> Row {
             base_mask
         };
         cases::fix_bit_offset(code, &ops, &mut s);
+        cases::fix_enter(code, &mut ops);
         if !cases::fix_divide(code, &ops, &mut s) {
             continue;
         }
@@ -203,7 +226,7 @@ fn run_form(code: Code, n: usize) -> Row {
                 "skipped: encoding does not round-trip (fwait pseudo-forms, aliases)".to_string();
             return row;
         };
-        let code_bytes = snippet(&bytes, x87);
+        let code_bytes = snippet(&bytes, x87 && !mmx, mmx);
         if std::env::var_os("GEN_TRACE").is_some() {
             std::eprintln!("{code:?} case {k} {ops:?}");
         }

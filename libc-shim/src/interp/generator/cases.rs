@@ -21,6 +21,7 @@ const P8: [[R; 3]; 2] = [[R::BL, R::CL, R::R8L], [R::R9L, R::R10L, R::R11L]];
 const P16: [[R; 3]; 2] = [[R::BX, R::CX, R::R8W], [R::R9W, R::R10W, R::R11W]];
 const P32: [[R; 3]; 2] = [[R::EBX, R::ECX, R::R8D], [R::R9D, R::R10D, R::R11D]];
 const P64: [[R; 3]; 2] = [[R::RBX, R::RCX, R::R8], [R::R9, R::R10, R::R11]];
+const PM: [[R; 3]; 2] = [[R::MM1, R::MM2, R::MM3], [R::MM4, R::MM5, R::MM6]];
 const PX: [[R; 3]; 2] = [[R::XMM1, R::XMM2, R::XMM3], [R::XMM9, R::XMM10, R::XMM11]];
 
 /// Registers the generator randomises (all but rsp, rbp, rsi, rdi).
@@ -118,6 +119,7 @@ pub(super) fn operands(code: Code, k: usize, rng: &mut Rng) -> Vec<Op> {
                 Op::Reg(P64[pool][i])
             }
             K::xmm_or_mem | K::xmm_reg | K::xmm_rm => Op::Reg(PX[pool][i]),
+            K::mm_or_mem | K::mm_reg | K::mm_rm => Op::Reg(PM[pool][i]),
             K::al => Op::Reg(R::AL),
             K::cl => Op::Reg(R::CL),
             K::ax => Op::Reg(R::AX),
@@ -360,6 +362,15 @@ fn divides(bits: u32, signed: bool, hi: u64, lo: u64, d: u64) -> bool {
         matches!(q, Some(q) if q >= -lim && q < lim)
     } else {
         n / (d as u128) < 1u128 << bits
+    }
+}
+
+/// `enter` frames larger than the 32 KiB stack fault natively; keeps the size below 512.
+pub(super) fn fix_enter(code: Code, ops: &mut [Op]) {
+    if code.mnemonic() == M::Enter
+        && let Some(Op::Imm(_, v)) = ops.first_mut()
+    {
+        *v &= 0x1ff;
     }
 }
 

@@ -2,10 +2,10 @@
 //! instruction valid in 64-bit mode, classified as runnable or skipped with a reason.
 //!
 //! Skip categories: a CPUID feature the interpreter's cpuid does not claim; control flow
-//! (branches, calls, traps); privileged or system/segment state; changes rsp (stack forms);
-//! host-dependent results (cpuid, timestamps, random numbers); loads control state from
-//! memory (random MXCSR/x87 control words would fault or unmask exceptions natively); an operand
-//! kind the harness cannot place (segment, control, MMX, far pointers, absolute moffs, ...);
+//! (branches, calls, traps); privileged or system/segment state (including pushf/popf: a
+//! random TF would trap); host-dependent results (cpuid, timestamps, random numbers); loads
+//! control state from memory (random MXCSR/x87 control words would fault or unmask exceptions
+//! natively); an operand kind the harness cannot place (segment, control, far pointers, absolute moffs, ...);
 //! `fxsave` (the image holds the implementation-specific contents of empty x87 registers).
 
 use std::format;
@@ -16,7 +16,8 @@ use iced_x86::{
     Code, CpuidFeature as F, EncodingKind, FlowControl, Mnemonic as M, OpCodeOperandKind as K,
 };
 
-/// Features the interpreter's cpuid (`system`) claims, plus base-architecture tags.
+/// Features the interpreter's cpuid (`system`) claims, plus base-architecture tags. (It claims
+/// MMX, which it does not implement: those forms run and report "not implemented".)
 const CLAIMED: &[F] = &[
     F::INTEL8086,
     F::INTEL186,
@@ -25,6 +26,7 @@ const CLAIMED: &[F] = &[
     F::INTEL486,
     F::X64,
     F::CMOV,
+    F::MMX,
     F::CX8,
     F::CMPXCHG16B,
     F::FPU,
@@ -72,6 +74,9 @@ pub(super) fn supported(k: K) -> bool {
             | K::r32_or_mem
             | K::r64_or_mem
             | K::xmm_or_mem
+            | K::mm_or_mem
+            | K::mm_reg
+            | K::mm_rm
             | K::r8_reg
             | K::r8_opcode
             | K::r16_reg
@@ -172,9 +177,6 @@ fn classify(code: Code) -> Result<(), String> {
     }
     if let Some(r) = skip_mnemonic(code.mnemonic()) {
         return Err(r.into());
-    }
-    if super::cases::bare(code).stack_pointer_increment() != 0 || code.is_stack_instruction() {
-        return Err("changes rsp".into());
     }
     if let Some(k) = op.op_kinds().iter().find(|&&k| !supported(k)) {
         return Err(format!("operand kind {k:?}"));
