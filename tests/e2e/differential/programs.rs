@@ -24,16 +24,11 @@ const MUSL: &[Case] = &[
     ("clocks", &[], None),
     ("random", &[], None),
     ("stdin", &[], Some(b"first line\nsecond line\n")),
+    ("fenv", &[], None),
 ];
 
 /// Fixture programs that still differ, with the reason; each must still differ.
-const MUSL_KNOWN_FAILING: &[KnownFailure] = &[(
-    "fenv",
-    &[],
-    None,
-    "the interpreter's SSE arithmetic ignores MXCSR rounding control and sets no exception flags \
-     (x87 honours its control word)",
-)];
+const MUSL_KNOWN_FAILING: &[KnownFailure] = &[];
 
 #[test]
 fn musl_fixture_programs_match_native() {
