@@ -11,7 +11,7 @@ use iced_x86::{
 };
 
 use super::super::flags::{AF, CF, OF, PF, SF, ZF};
-use super::super::testing::{EDGES, State};
+use super::super::testing::{DATA, EDGES, State};
 
 /// Offset of the memory operand from rbp (`DATA + 0x1000`), and from the data area start.
 pub(super) const MEM_DISP: u64 = 0x40;
@@ -82,6 +82,10 @@ const F32_EDGES: [u32; 14] = [
 pub(super) enum Op {
     Reg(R),
     Mem,
+    /// `moffs64`: the absolute address of the memory operand.
+    MemOffs,
+    /// `xlat`'s `[rbx+al]`.
+    Xlat,
     Imm(OpKind, u64),
     Str(OpKind),
 }
@@ -105,6 +109,8 @@ pub(super) fn operands(code: Code, k: usize, rng: &mut Rng) -> Vec<Op> {
         };
         let op = match kind {
             K::mem => Op::Mem,
+            K::mem_offs => Op::MemOffs,
+            K::seg_rBX_al => Op::Xlat,
             K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem | K::xmm_or_mem if mem => {
                 Op::Mem
             }
@@ -191,6 +197,18 @@ pub(super) fn encode(code: Code, ops: &[Op], ip: u64) -> Option<Vec<u8>> {
                 ins.set_memory_index(R::None);
                 ins.set_memory_displacement64(MEM_DISP);
                 ins.set_memory_displ_size(1);
+            }
+            Op::Xlat => {
+                ins.set_op_kind(i, OpKind::Memory);
+                ins.set_memory_base(R::RBX);
+                ins.set_memory_index(R::AL);
+            }
+            Op::MemOffs => {
+                ins.set_op_kind(i, OpKind::Memory);
+                ins.set_memory_base(R::None);
+                ins.set_memory_index(R::None);
+                ins.set_memory_displacement64(DATA + MEM_OFF as u64);
+                ins.set_memory_displ_size(8);
             }
             Op::Imm(kind, v) => {
                 ins.set_op_kind(i, kind);
@@ -362,6 +380,13 @@ fn divides(bits: u32, signed: bool, hi: u64, lo: u64, d: u64) -> bool {
         matches!(q, Some(q) if q >= -lim && q < lim)
     } else {
         n / (d as u128) < 1u128 << bits
+    }
+}
+
+/// `xlatb` reads `[rbx+al]`: points rbx into the data area.
+pub(super) fn fix_xlat(code: Code, s: &mut State) {
+    if code.mnemonic() == M::Xlatb {
+        s.gpr[3] = DATA + 0x1000;
     }
 }
 

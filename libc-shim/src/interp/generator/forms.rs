@@ -5,7 +5,7 @@
 //! (branches, calls, traps); privileged or system/segment state (including pushf/popf: a
 //! random TF would trap); host-dependent results (cpuid, timestamps, random numbers); loads
 //! control state from memory (random MXCSR/x87 control words would fault or unmask exceptions
-//! natively); an operand kind the harness cannot place (segment, control, far pointers, absolute moffs, ...);
+//! natively); an operand kind the harness cannot place (segment, control, far pointers, ...);
 //! `fxsave` (the image holds the implementation-specific contents of empty x87 registers).
 
 use std::format;
@@ -69,6 +69,7 @@ pub(super) fn supported(k: K) -> bool {
     matches!(
         k,
         K::mem
+            | K::mem_offs
             | K::r8_or_mem
             | K::r16_or_mem
             | K::r32_or_mem
@@ -113,6 +114,7 @@ pub(super) fn supported(k: K) -> bool {
             | K::seg_rSI
             | K::es_rDI
             | K::seg_rDI
+            | K::seg_rBX_al
     )
 }
 
@@ -158,7 +160,6 @@ fn skip_mnemonic(m: M) -> Option<&'static str> {
         M::Ldmxcsr | M::Fldcw | M::Fldenv | M::Frstor | M::Fxrstor | M::Fxrstor64 => {
             "loads control state from memory"
         }
-        M::Xlatb => "implicit memory via rbx",
         M::Fxsave | M::Fxsave64 => "stores stale contents of empty x87 registers",
         _ => return None,
     })
