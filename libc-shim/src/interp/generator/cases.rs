@@ -90,8 +90,9 @@ pub(super) enum Op {
     Str(OpKind),
 }
 
-/// Operands for case `k`: register pool `k % 2`, memory instead of r/m registers when
-/// `k % 3 == 2`, immediates from the edge list then random.
+/// Operands for case `k`: register pool `k % 2` (one register for every operand of a class when
+/// `k % 8 == 7`), memory instead of r/m registers when `k % 3 == 2`, immediates from the edge
+/// list then random.
 pub(super) fn operands(code: Code, k: usize, rng: &mut Rng) -> Vec<Op> {
     let pool = k % 2;
     let mem = k % 3 == 2;
@@ -99,7 +100,8 @@ pub(super) fn operands(code: Code, k: usize, rng: &mut Rng) -> Vec<Op> {
     let kinds = code.op_code().op_kinds();
     let mut v = Vec::new();
     for (i, &kind) in kinds.iter().enumerate() {
-        let i = i.min(2);
+        // Every eighth case uses one register for all operands of a class (aliasing).
+        let i = if k % 8 == 7 { 0 } else { i.min(2) };
         let imm = |rng: &mut Rng| {
             if k < IMM_EDGES.len() {
                 IMM_EDGES[(k + imms * 3) % IMM_EDGES.len()]
