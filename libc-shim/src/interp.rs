@@ -9,11 +9,10 @@
 //! end the run with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
 //!
 //! Fidelity: every family is checked against the host CPU by the differential harness in
-//! `testing` (`difftest_*`). SSE arithmetic and conversions honour MXCSR (rounding, DAZ/FTZ,
-//! exception flags; `sse_round`). Known differences: x87 exception flags are not raised; SSE
-//! min/max, compares and `round*` do not raise MXCSR flags; MMX, AVX, `int 0x80`, the FPU
-//! environment instructions and rcpps/rsqrtps are not implemented; `lock` on a register operand
-//! is not rejected.
+//! `testing` (`difftest_*`). SSE float instructions honour MXCSR (rounding, DAZ/FTZ, exception
+//! flags; `sse_round`). Known differences: x87 exception flags are not raised; MMX, AVX,
+//! `int 0x80`, the FPU environment instructions and rcpps/rsqrtps are not implemented; `lock` on
+//! a register operand is not rejected.
 //! The CPU that cpuid describes (`system`) only claims what is implemented: SSE..SSE4.2,
 //! POPCNT, CX16, MOVBE, LZCNT, BMI1; no AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
 

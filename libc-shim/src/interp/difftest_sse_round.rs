@@ -141,6 +141,15 @@ fn sse_double_rounding_and_flags() {
         "cvtsd2si" => |a| a.cvtsd2si(rcx, xmm1),
         "cvttsd2si" => |a| a.cvttsd2si(ecx, xmm1),
         "cvtpd2dq" => |a| a.cvtpd2dq(xmm2, xmm0),
+        "minsd" => |a| a.minsd(xmm0, xmm1),
+        "maxpd" => |a| a.maxpd(xmm0, xmm1),
+        "ucomisd" => |a| a.ucomisd(xmm0, xmm1),
+        "comisd" => |a| a.comisd(xmm0, xmm1),
+        "cmpsd lt" => |a| a.cmpsd_3(xmm0, xmm1, 1),
+        "cmppd neq" => |a| a.cmppd(xmm0, xmm1, 4),
+        "roundsd mxcsr" => |a| a.roundsd(xmm0, xmm1, 4),
+        "roundpd floor" => |a| a.roundpd(xmm0, xmm1, 1),
+        "roundsd no PE" => |a| a.roundsd(xmm0, xmm1, 0xa),
     ];
     let n = run(&s, &pairs);
     std::eprintln!("sse_double_rounding_and_flags: {n} cases");
@@ -179,6 +188,14 @@ fn sse_single_rounding_and_flags() {
         "cvtss2si" => |a| a.cvtss2si(rcx, xmm1),
         "cvtps2dq" => |a| a.cvtps2dq(xmm0, xmm1),
         "cvttps2dq" => |a| a.cvttps2dq(xmm0, xmm1),
+        "maxss" => |a| a.maxss(xmm0, xmm1),
+        "minps" => |a| a.minps(xmm0, xmm1),
+        "ucomiss" => |a| a.ucomiss(xmm0, xmm1),
+        "comiss" => |a| a.comiss(xmm0, xmm1),
+        "cmpps le" => |a| a.cmpps(xmm0, xmm1, 2),
+        "cmpss unord" => |a| a.cmpss(xmm0, xmm1, 3),
+        "roundps mxcsr" => |a| a.roundps(xmm0, xmm1, 4),
+        "roundss trunc" => |a| a.roundss(xmm0, xmm1, 3),
     ];
     let n = run(&s, &pairs);
     std::eprintln!("sse_single_rounding_and_flags: {n} cases");

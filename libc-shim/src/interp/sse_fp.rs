@@ -5,8 +5,8 @@
 //! NaN results follow x86 rather than the host: a NaN operand propagates (the first one if both
 //! are NaN) quieted, and an invalid operation gives the negative "default NaN". Float-to-integer
 //! overflow gives the "integer indefinite" value. Arithmetic and conversions honour MXCSR rounding,
-//! DAZ and FTZ and raise its exception flags (`sse_round`; conversions to integer raise IE and
-//! PE); min/max, compares and round* leave the flags alone.
+//! DAZ and FTZ and raise its exception flags (`sse_round`); min/max, compares and round* raise
+//! IE/DE/PE as the hardware does.
 
 use iced_x86::Mnemonic as M;
 
@@ -77,6 +77,7 @@ impl Fp for f32 {
 fn calc<F: Fp>(op: Op, a: u64, b: u64, mx: u32, fl: &mut u32) -> u64 {
     match op {
         Op::Min | Op::Max => {
+            let (a, b) = sr::screen(F::FMT, a, b, true, mx, fl);
             let (x, y) = (F::from(a), F::from(b));
             let pick_a = if op == Op::Min {
                 F::lt(x, y)
@@ -155,13 +156,19 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         M::Ucomiss | M::Comiss | M::Ucomisd | M::Comisd => {
             let b = c.xread(1)? as u64;
             let a = c.cpu.xmm[c.x0()] as u64;
+            let signalling = matches!(m, M::Comiss | M::Comisd);
+            let mut fl = 0;
             let (lt, eq, un) = if matches!(m, M::Ucomisd | M::Comisd) {
+                let (a, b) = sr::screen(F64, a, b, signalling, c.cpu.mxcsr, &mut fl);
                 let (x, y) = (f64::from_bits(a), f64::from_bits(b));
                 (x < y, x == y, x.is_nan() || y.is_nan())
             } else {
+                let (a, b) = (a & 0xffff_ffff, b & 0xffff_ffff);
+                let (a, b) = sr::screen(F32, a, b, signalling, c.cpu.mxcsr, &mut fl);
                 let (x, y) = (f32::from_bits(a as u32), f32::from_bits(b as u32));
                 (x < y, x == y, x.is_nan() || y.is_nan())
             };
+            c.cpu.mxcsr |= fl;
             let f = if un {
                 ZF | PF | CF
             } else {
@@ -176,11 +183,13 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             let a = c.cpu.xmm[d];
             let p = c.ins.immediate(2) as u32 & 7;
             let scalar = matches!(m, M::Cmpss | M::Cmpsd);
+            let (mx, mut fl) = (c.cpu.mxcsr, 0);
             c.cpu.xmm[d] = if matches!(m, M::Cmpsd | M::Cmppd) {
-                lanes::<f64>(a, b, scalar, |x, y| cmp::<f64>(p, x, y))
+                lanes::<f64>(a, b, scalar, |x, y| cmp::<f64>(p, x, y, mx, &mut fl))
             } else {
-                lanes::<f32>(a, b, scalar, |x, y| cmp::<f32>(p, x, y))
+                lanes::<f32>(a, b, scalar, |x, y| cmp::<f32>(p, x, y, mx, &mut fl))
             };
+            c.cpu.mxcsr |= fl;
             Ok(())
         }
         M::Haddps | M::Haddpd | M::Addsubps | M::Addsubpd => {
@@ -203,11 +212,14 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
                 i & 3
             };
             let scalar = matches!(m, M::Roundss | M::Roundsd);
+            let (mx, mut fl) = (c.cpu.mxcsr, 0);
             c.cpu.xmm[d] = if matches!(m, M::Roundsd | M::Roundpd) {
-                lanes::<f64>(a, b, scalar, |_, y| round_bits::<f64>(y, rc))
+                lanes::<f64>(a, b, scalar, |_, y| round_bits::<f64>(y, rc, mx, &mut fl))
             } else {
-                lanes::<f32>(a, b, scalar, |_, y| round_bits::<f32>(y, rc))
+                lanes::<f32>(a, b, scalar, |_, y| round_bits::<f32>(y, rc, mx, &mut fl))
             };
+            // imm8 bit 3 suppresses the precision exception.
+            c.cpu.mxcsr |= if i & 8 != 0 { fl & !PE } else { fl };
             Ok(())
         }
         M::Insertps => {
@@ -266,8 +278,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
     }
 }
 
-/// cmpps/pd/ss/sd predicate `p` (eq, lt, le, unord, neq, nlt, nle, ord).
-fn cmp<F: Fp>(p: u32, a: u64, b: u64) -> u64 {
+/// cmpps/pd/ss/sd predicate `p` (eq, lt, le, unord, neq, nlt, nle, ord); the ordered ones
+/// signal on any NaN.
+fn cmp<F: Fp>(p: u32, a: u64, b: u64, mx: u32, fl: &mut u32) -> u64 {
+    let signalling = matches!(p, 1 | 2 | 5 | 6);
+    let (a, b) = sr::screen(F::FMT, a, b, signalling, mx, fl);
     let (x, y) = (F::from(a), F::from(b));
     let un = x.is_nan() || y.is_nan();
     let r = match p {
@@ -308,12 +323,24 @@ fn horizontal(m: M, a: u128, b: u128, mx: u32, fl: &mut u32) -> u128 {
 }
 
 /// roundss/sd/ps/pd on one element: to an integral value with rounding control `rc`, NaNs
-/// quieted.
-fn round_bits<F: Fp>(v: u64, rc: u32) -> u64 {
+/// quieted (IE for a signalling one), PE when inexact, read under DAZ.
+fn round_bits<F: Fp>(v: u64, rc: u32, mx: u32, fl: &mut u32) -> u64 {
+    let (v, _) = sr::screen(F::FMT, v, 0, false, mx, &mut 0);
     let x = F::from(v);
     if x.is_nan() {
+        if v & F::QUIET == 0 {
+            *fl |= IE;
+        }
         return v | F::QUIET;
     }
+    let r = round_value::<F>(v, rc);
+    if r != v {
+        *fl |= PE;
+    }
+    r
+}
+
+fn round_value<F: Fp>(v: u64, rc: u32) -> u64 {
     if F::BITS == 64 {
         round(f64::from_bits(v), rc).to_bits()
     } else {

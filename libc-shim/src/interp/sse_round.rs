@@ -76,6 +76,26 @@ fn daz(fmt: Fmt, v: u64, mx: u32) -> u64 {
     }
 }
 
+/// Operands of a compare or min/max read under DAZ: IE for a signalling NaN (any NaN when
+/// `signalling`), else DE for a denormal if neither is a NaN.
+pub(super) fn screen(
+    fmt: Fmt,
+    a: u64,
+    b: u64,
+    signalling: bool,
+    mx: u32,
+    fl: &mut u32,
+) -> (u64, u64) {
+    let (a, b) = (daz(fmt, a, mx), daz(fmt, b, mx));
+    let snan = |v: u64| fmt.is_nan(v) && (signalling || v & fmt.quiet() == 0);
+    if snan(a) || snan(b) {
+        *fl |= IE;
+    } else if !fmt.is_nan(a) && !fmt.is_nan(b) && (fmt.is_denormal(a) || fmt.is_denormal(b)) {
+        *fl |= DE;
+    }
+    (a, b)
+}
+
 /// An operand of a conversion to integer as f64, read under DAZ.
 pub(super) fn operand(fmt: Fmt, v: u64, mx: u32) -> f64 {
     fmt.to_f64(daz(fmt, v, mx))
