@@ -265,8 +265,8 @@ fn fp_lane(k: usize, j: usize, rng: &mut Rng) -> u128 {
 }
 
 /// The input state for case `k`: GPRs from the edge values (cases below 17) or random, cl from
-/// the shift-count edges, carry and the other arithmetic flags varied, XMM registers and the
-/// memory operand from the special-value lists.
+/// the shift-count edges, carry and the other arithmetic flags varied, MXCSR rounding mode and
+/// FTZ/DAZ varied, XMM registers and the memory operand from the special-value lists.
 pub(super) fn state(k: usize, rng: &mut Rng) -> State {
     let mut s = State::default();
     for (j, &g) in RANDOM_GPRS.iter().enumerate() {
@@ -281,6 +281,9 @@ pub(super) fn state(k: usize, rng: &mut Rng) -> State {
     }
     let flag_sets = [0, CF, ZF | PF, SF | OF | AF, CF | ZF | SF | OF | PF | AF];
     s.rflags = 0x202 | flag_sets[k % flag_sets.len()];
+    // MXCSR: default, the three other rounding modes, FTZ+DAZ (all exceptions masked).
+    let mxcsr = [0x1f80, 0x3f80, 0x5f80, 0x7f80, 0x9fc0, 0x1f80, 0x1f80];
+    s.mxcsr = mxcsr[k % mxcsr.len()];
     for j in 0..16 {
         s.xmm[j] = fp_lane(k, j, rng);
     }
