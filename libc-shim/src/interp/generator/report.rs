@@ -49,8 +49,8 @@ fn render(rows: &[Row], ex: &super::forms::Excluded) -> String {
     s += "Each runnable form runs up to ";
     s += &format!(
         "{CASES} generated cases natively and in the interpreter (edge and seeded random \
-         operands, carry in, SSE/x87 special values, MXCSR rounding modes and FTZ/DAZ) and compares registers, flags (undefined \
-         flags masked), all of MXCSR and memory.\n\n"
+         operands, carry in, SSE/x87 special values, MXCSR rounding modes and FTZ/DAZ) and \
+         compares registers, flags (undefined flags masked), all of MXCSR and memory.\n\n"
     );
     s += "## Totals\n\n";
     s += &format!(
