@@ -11,8 +11,8 @@
 //!
 //! MXCSR is compared in full (exception flags included); cases cycle through the four rounding
 //! modes and FTZ+DAZ. Flags: compared under the harness mask minus the flags iced-x86 reports
-//! as undefined for the form, minus OF for shifts/rotates whose masked count is not 1 and CF for shifts whose
-//! count exceeds the width (the rules `difftest_int` uses). x87 forms run after
+//! as undefined for the form, minus OF for shifts/rotates whose masked count is not 1 and CF
+//! for shifts whose count exceeds the width (the rules `difftest_int` uses). x87 forms run after
 //! `fld [rsi]; fld [rsi+8]; fldpi` and are observed through `fnstsw ax` (exception bits masked,
 //! as the interpreter does not raise them) and `fstp tbyte` of the whole stack. MMX forms run
 //! between loads of mm0-mm7 from `[rsi]` and stores to `[rdi+0x200]`.
