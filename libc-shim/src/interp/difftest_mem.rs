@@ -81,6 +81,18 @@ fn memory_stack_and_strings() {
         }),
     ));
     v.push((
+        "enterw/leavew (2-byte pushes and pop into bp)",
+        Box::new(|a| {
+            a.mov(word_ptr(rbp - 2), 0x1234)?;
+            // enterw 24, 0; leavew; enterw 16, 2; mov bx, [rsp+18]; leavew
+            a.db(&[0x66, 0xc8, 0x18, 0x00, 0x00, 0x66, 0xc9])?;
+            a.db(&[0x66, 0xc8, 0x10, 0x00, 0x02])?;
+            a.mov(rbx, rsp)?;
+            a.mov(ecx, dword_ptr(rsp + 16))?;
+            a.db(&[0x66, 0xc9])
+        }),
+    ));
+    v.push((
         "loop",
         Box::new(|a| {
             let mut top = a.create_label();

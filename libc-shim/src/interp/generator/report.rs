@@ -6,7 +6,7 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
-use super::{CASES, Row, line, run_all, status};
+use super::{CASES, Row, line, run_all, run_form, status};
 
 /// Path of the table relative to the libc-shim crate.
 const TABLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/coverage.md");
@@ -122,4 +122,19 @@ fn generator_sample() {
         }
     }
     assert!(ran > 10, "only {ran} sampled forms ran");
+}
+
+/// Runs only the forms whose `Code` name contains one of the comma-separated `GEN_ONLY`
+/// substrings and prints their rows (a debugging aid; the table is not touched).
+#[test]
+#[ignore = "debugging aid; set GEN_ONLY"]
+fn generator_only() {
+    let only = std::env::var("GEN_ONLY").unwrap_or_default();
+    let (forms, _) = super::forms::forms();
+    for f in forms {
+        let name = format!("{:?}", f.code);
+        if f.run.is_ok() && only.split(',').any(|s| !s.is_empty() && name.contains(s)) {
+            std::println!("{}", line(&run_form(f.code, CASES)));
+        }
+    }
 }
