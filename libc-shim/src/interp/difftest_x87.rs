@@ -119,6 +119,31 @@ fn snippets() -> Vec<(&'static str, Snip)> {
             a.fstp(tword_ptr(rsi + 0x230))?;
             a.fstp(qword_ptr(rsi + 0x240))
         },
+        "C1 (rounded up)" => |a| {
+            a.fldcw(word_ptr(rsi + 0x30))?;
+            a.fld(tword_ptr(rsi + 0x10))?;
+            a.fld(tword_ptr(rsi + 0x20))?;
+            a.fld(st1)?;
+            a.fadd_2(st0, st1)?;
+            cc(a, 0x200)?;
+            a.fmul_2(st0, st2)?;
+            cc(a, 0x202)?;
+            a.fdiv_2(st0, st1)?;
+            cc(a, 0x204)?;
+            a.fsubr_2(st0, st2)?;
+            cc(a, 0x206)?;
+            a.fst(dword_ptr(rsi + 0x210))?;
+            cc(a, 0x208)?;
+            a.fst(qword_ptr(rsi + 0x218))?;
+            cc(a, 0x20a)?;
+            a.fsqrt()?;
+            cc(a, 0x20c)?;
+            a.frndint()?;
+            cc(a, 0x20e)?;
+            a.fstp(tword_ptr(rsi + 0x220))?;
+            a.fstp(tword_ptr(rsi + 0x230))?;
+            a.fstp(tword_ptr(rsi + 0x240))
+        },
         "conversions" => |a| {
             a.fldcw(word_ptr(rsi + 0x30))?;
             a.fld(tword_ptr(rsi + 0x10))?;

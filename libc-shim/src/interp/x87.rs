@@ -103,12 +103,29 @@ impl Ctx<'_> {
         })
     }
 
-    /// Stores `v` to the memory operand, converted to its size.
-    fn store_mem(&mut self, v: F80, rc: u32) -> Step {
+    /// Sets C1 when `r` (rounded with the current mode) is larger in magnitude than `rz`, the
+    /// same result rounded toward zero (the SDM's "rounded up"); clears it otherwise.
+    fn set_c1_up(&mut self, r: F80, rz: F80) {
+        let up = (r.se & 0x7fff, r.m) > (rz.se & 0x7fff, rz.m) && !r.is_nan();
+        self.cpu.x87.status = (self.cpu.x87.status & !C1) | up as u16 * C1;
+    }
+
+    /// Stores `v` to the memory operand, converted to its size; true if the conversion rounded
+    /// up in magnitude (C1).
+    fn store_mem(&mut self, v: F80, rc: u32) -> Result<bool, Exit> {
         let a = self.ea();
+        let mut up = false;
         match self.ins.memory_size() {
-            MemorySize::Float32 => self.mem.write_u32(a, v.to_f32(rc))?,
-            MemorySize::Float64 => self.mem.write_u64(a, v.to_f64(rc))?,
+            MemorySize::Float32 => {
+                let (r, z) = (v.to_f32(rc), v.to_f32(3));
+                up = r & !(1 << 31) > z & !(1 << 31);
+                self.mem.write_u32(a, r)?
+            }
+            MemorySize::Float64 => {
+                let (r, z) = (v.to_f64(rc), v.to_f64(3));
+                up = r & !(1 << 63) > z & !(1 << 63);
+                self.mem.write_u64(a, r)?
+            }
             MemorySize::Float80 => self.mem.write_bytes(a, v.to_bytes())?,
             MemorySize::Int16 => {
                 let i = v.to_int(16, rc).unwrap_or(-0x8000);
@@ -123,7 +140,7 @@ impl Ctx<'_> {
                 .write_u64(a, v.to_int(64, rc).unwrap_or(i64::MIN) as u64)?,
             _ => return Err(Exit::InvalidOpcode),
         }
-        Ok(())
+        Ok(up)
     }
 
     /// Operand `i` as a stack index (st(0)..st(7)).
@@ -168,12 +185,17 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.push_st(v);
         }
         M::Fld1 | M::Fldz | M::Fldl2e | M::Fldl2t | M::Fldlg2 | M::Fldln2 | M::Fldpi => {
-            c.push_st(constant(m, rc))
+            // C1 as measured on hardware: set when a directed mode rounded the constant up,
+            // never when rounding to nearest.
+            let r = constant(m, rc);
+            c.set_c1_up(r, constant(m, if rc == 0 { 0 } else { 3 }));
+            c.push_st(r)
         }
         M::Fst | M::Fstp | M::Fist | M::Fistp | M::Fisttp => {
             let v = c.st(0);
             if c.is_mem(0) {
-                c.store_mem(v, if m == M::Fisttp { 3 } else { rc })?;
+                let up = c.store_mem(v, if m == M::Fisttp { 3 } else { rc })?;
+                c.cpu.x87.status = (c.cpu.x87.status & !C1) | up as u16 * C1;
             } else {
                 c.set_st(c.sti(0), v);
             }
@@ -216,7 +238,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             } else {
                 (1, c.st(1), c.st(0))
             };
-            let r = match m {
+            let op = |rc| match m {
                 M::Fadd | M::Faddp | M::Fiadd => F80::add(a, b, f, rc),
                 M::Fsub | M::Fsubp | M::Fisub => F80::sub(a, b, f, rc),
                 M::Fsubr | M::Fsubrp | M::Fisubr => F80::sub(b, a, f, rc),
@@ -224,6 +246,8 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
                 M::Fdiv | M::Fdivp | M::Fidiv => F80::div(a, b, f, rc),
                 _ => F80::div(b, a, f, rc),
             };
+            let r = op(rc);
+            c.set_c1_up(r, op(3));
             c.set_st(d, r);
             if matches!(
                 m,
@@ -234,32 +258,44 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         }
         M::Fchs => c.set_st(0, c.st(0).neg()),
         M::Fabs => c.set_st(0, c.st(0).abs()),
-        M::Fsqrt => c.set_st(0, F80::sqrt(c.st(0), f, rc)),
-        M::Frndint => c.set_st(0, c.st(0).round_int(rc)),
+        M::Fsqrt => {
+            let r = F80::sqrt(c.st(0), f, rc);
+            c.set_c1_up(r, F80::sqrt(c.st(0), f, 3));
+            c.set_st(0, r);
+        }
+        M::Frndint => {
+            let r = c.st(0).round_int(rc);
+            c.set_c1_up(r, c.st(0).round_int(3));
+            c.set_st(0, r);
+        }
         M::Fscale => {
             let (x, y) = (c.st(0), c.st(1));
-            let r = if y.is_nan() || x.is_nan() {
-                F80::add(x, y, f, rc)
-            } else if y.is_inf() {
-                match (y.sign(), x.is_zero(), x.is_inf()) {
-                    (false, true, _) | (true, _, true) => F80::DEFAULT_NAN,
-                    (false, _, _) => F80::mul(
-                        x,
-                        F80 {
-                            se: 0x7fff,
-                            m: 1 << 63,
-                        },
-                        f,
-                        rc,
-                    ),
-                    (true, _, _) => F80::mul(x, F80::ZERO, f, rc),
+            let scale = |rc| {
+                if y.is_nan() || x.is_nan() {
+                    F80::add(x, y, f, rc)
+                } else if y.is_inf() {
+                    match (y.sign(), x.is_zero(), x.is_inf()) {
+                        (false, true, _) | (true, _, true) => F80::DEFAULT_NAN,
+                        (false, _, _) => F80::mul(
+                            x,
+                            F80 {
+                                se: 0x7fff,
+                                m: 1 << 63,
+                            },
+                            f,
+                            rc,
+                        ),
+                        (true, _, _) => F80::mul(x, F80::ZERO, f, rc),
+                    }
+                } else {
+                    let n = y
+                        .to_int(64, 3)
+                        .unwrap_or(if y.sign() { i64::MIN } else { i64::MAX });
+                    x.scale(n, f, rc)
                 }
-            } else {
-                let n = y
-                    .to_int(64, 3)
-                    .unwrap_or(if y.sign() { i64::MIN } else { i64::MAX });
-                x.scale(n, f, rc)
             };
+            let r = scale(rc);
+            c.set_c1_up(r, scale(3));
             c.set_st(0, r);
         }
         M::Fprem | M::Fprem1 => {
