@@ -144,6 +144,15 @@ fn snippets() -> Vec<(&'static str, Snip)> {
             a.fstp(tword_ptr(rsi + 0x230))?;
             a.fstp(tword_ptr(rsi + 0x240))
         },
+        "fld of signalling NaNs quiets them" => |a| {
+            a.mov(rax, 0x7ff4_0000_0000_0001u64)?;
+            a.mov(qword_ptr(rsi + 0x200), rax)?;
+            a.mov(dword_ptr(rsi + 0x208), 0xffa0_0001u32 as i32)?;
+            a.fld(qword_ptr(rsi + 0x200))?;
+            a.fld(dword_ptr(rsi + 0x208))?;
+            a.fstp(tword_ptr(rsi + 0x210))?;
+            a.fstp(tword_ptr(rsi + 0x220))
+        },
         "conversions" => |a| {
             a.fldcw(word_ptr(rsi + 0x30))?;
             a.fld(tword_ptr(rsi + 0x10))?;

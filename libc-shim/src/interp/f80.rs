@@ -256,9 +256,10 @@ impl F80 {
         let frac = v & ((1 << 52) - 1);
         match e {
             0x7ff if frac == 0 => F80::inf(sign),
+            // A signalling NaN loads quieted (IE, masked, is not recorded).
             0x7ff => F80 {
                 se: (sign as u16) << 15 | 0x7fff,
-                m: INT_BIT | frac << 11,
+                m: INT_BIT | 1 << 62 | frac << 11,
             },
             0 if frac == 0 => F80::zero(sign),
             0 => F80::make(sign, -1022 - 52 + 127, frac as u128, EXT, 0),
@@ -277,7 +278,7 @@ impl F80 {
             0xff if frac == 0 => F80::inf(sign),
             0xff => F80 {
                 se: (sign as u16) << 15 | 0x7fff,
-                m: INT_BIT | frac << 40,
+                m: INT_BIT | 1 << 62 | frac << 40,
             },
             0 if frac == 0 => F80::zero(sign),
             0 => F80::make(sign, -126 - 23 + 127, frac as u128, EXT, 0),
