@@ -153,6 +153,18 @@ fn snippets() -> Vec<(&'static str, Snip)> {
             a.fstp(tword_ptr(rsi + 0x210))?;
             a.fstp(tword_ptr(rsi + 0x220))
         },
+        "one fprem/fprem1 step (partial when exponents differ by 64+)" => |a| {
+            a.fld(tword_ptr(rsi + 0x20))?;
+            a.fld(tword_ptr(rsi + 0x10))?;
+            a.fprem()?;
+            cc(a, 0x200)?;
+            a.fstp(tword_ptr(rsi + 0x210))?;
+            a.fld(tword_ptr(rsi + 0x10))?;
+            a.fprem1()?;
+            cc(a, 0x202)?;
+            a.fstp(tword_ptr(rsi + 0x220))?;
+            a.fstp(tword_ptr(rsi + 0x230))
+        },
         "conversions" => |a| {
             a.fldcw(word_ptr(rsi + 0x30))?;
             a.fld(tword_ptr(rsi + 0x10))?;
