@@ -93,6 +93,15 @@ fn memory_stack_and_strings() {
         }),
     ));
     v.push((
+        "xlatb",
+        Box::new(|a| {
+            a.mov(rbx, rsi)?;
+            a.mov(byte_ptr(rsi + 0xc5), 0x7e)?;
+            a.mov(eax, 0x1234_56c5)?;
+            a.xlatb()
+        }),
+    ));
+    v.push((
         "loop",
         Box::new(|a| {
             let mut top = a.create_label();

@@ -165,6 +165,16 @@ fn snippets() -> Vec<(&'static str, Snip)> {
             a.fstp(tword_ptr(rsi + 0x220))?;
             a.fstp(tword_ptr(rsi + 0x230))
         },
+        "fincstp/fdecstp" => |a| {
+            a.fld(tword_ptr(rsi + 0x20))?;
+            a.fld(tword_ptr(rsi + 0x10))?;
+            a.fincstp()?;
+            a.fstp(tword_ptr(rsi + 0x200))?;
+            a.fdecstp()?;
+            a.fdecstp()?;
+            cc(a, 0x210)?;
+            a.fstp(tword_ptr(rsi + 0x220))
+        },
         "conversions" => |a| {
             a.fldcw(word_ptr(rsi + 0x30))?;
             a.fld(tword_ptr(rsi + 0x10))?;

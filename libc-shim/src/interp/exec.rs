@@ -82,6 +82,11 @@ pub(crate) fn exec(c: &mut Ctx) -> Step {
         M::Cmpxchg => data::cmpxchg(c),
         M::Cmpxchg8b | M::Cmpxchg16b => data::cmpxchg_wide(c),
         M::Xadd => data::xadd(c),
+        M::Xlatb => {
+            let v = c.read_mem(c.ea(), 1)?;
+            c.set_reg(iced_x86::Register::AL, v);
+            Ok(())
+        }
         M::Cbw => data::cbw(c, 2),
         M::Cwde => data::cbw(c, 4),
         M::Cdqe => data::cbw(c, 8),

@@ -439,6 +439,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             x.top = 0;
         }
         M::Wait | M::Fnop => {}
+        M::Fincstp | M::Fdecstp => {
+            let d = if m == M::Fincstp { 1 } else { 7 };
+            c.cpu.x87.top = (c.cpu.x87.top + d) & 7;
+            c.cpu.x87.status &= !C1;
+        }
         M::Ffree | M::Ffreep => {
             let p = c.phys(c.sti(0));
             c.set_tag(p, TAG_EMPTY);
