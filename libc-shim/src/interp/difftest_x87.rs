@@ -165,6 +165,16 @@ fn snippets() -> Vec<(&'static str, Snip)> {
             a.fstp(tword_ptr(rsi + 0x220))?;
             a.fstp(tword_ptr(rsi + 0x230))
         },
+        "fld of a denormal m64fp/m32fp sets DE" => |a| {
+            a.fninit()?;
+            a.mov(qword_ptr(rsi + 0x200), 1)?;
+            a.fld(qword_ptr(rsi + 0x200))?;
+            a.fnstsw(word_ptr(rsi + 0x210))?;
+            a.fninit()?;
+            a.fld(dword_ptr(rsi + 0x200))?;
+            a.fnstsw(word_ptr(rsi + 0x212))?;
+            a.fstp(tword_ptr(rsi + 0x220))
+        },
         "fincstp/fdecstp" => |a| {
             a.fld(tword_ptr(rsi + 0x20))?;
             a.fld(tword_ptr(rsi + 0x10))?;

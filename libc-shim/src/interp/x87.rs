@@ -4,9 +4,10 @@
 //! status word access, fcmovcc, ffree/fxch/finit/fclex and fxsave/fxrstor. Arithmetic goes
 //! through the software [`F80`], rounded per the control word's precision and rounding fields.
 //!
-//! Not emulated: exception status flags (other than the stack fault on overflow, which loads the
-//! default NaN as the masked response does), unmasked exceptions, and the FPU environment
-//! instructions (fnstenv/fldenv/fnsave/frstor end the run as invalid opcodes).
+//! Not emulated: exception status flags (other than DE for fld of a denormal m32fp/m64fp and the
+//! stack fault on overflow, which loads the default NaN as the masked response does), unmasked
+//! exceptions, and the FPU environment instructions (fnstenv/fldenv/fnsave/frstor end the run as
+//! invalid opcodes).
 
 use core::cmp::Ordering;
 
@@ -113,6 +114,27 @@ impl Ctx<'_> {
         self.cpu.x87.status = (self.cpu.x87.status & !C1) | up as u16 * C1;
     }
 
+    /// Sets DE (masked, so only the flag) when an m32fp/m64fp source of fld is denormal; the
+    /// other exception flags are not tracked.
+    fn denormal_flag(&mut self) -> Step {
+        let a = self.ea();
+        let de = match self.ins.memory_size() {
+            MemorySize::Float32 => {
+                let r = self.mem.read_u32(a)?;
+                r & 0x7f80_0000 == 0 && r & 0x7f_ffff != 0
+            }
+            MemorySize::Float64 => {
+                let r = self.mem.read_u64(a)?;
+                (r >> 52) & 0x7ff == 0 && r << 12 != 0
+            }
+            _ => false,
+        };
+        if de {
+            self.cpu.x87.status |= 0x02;
+        }
+        Ok(())
+    }
+
     /// Stores `v` to the memory operand, converted to its size; true if the conversion rounded
     /// up in magnitude (C1).
     fn store_mem(&mut self, v: F80, rc: u32) -> Result<bool, Exit> {
@@ -177,6 +199,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
     match m {
         M::Fld => {
             let v = if c.is_mem(0) {
+                c.denormal_flag()?;
                 c.load_mem()?
             } else {
                 c.st(c.sti(0))
