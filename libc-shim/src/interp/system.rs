@@ -64,7 +64,9 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
 
 /// cpuid leaf 1 ECX: SSE3, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT. No XSAVE/OSXSAVE/AVX.
 const LEAF1_ECX: u32 = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23;
-/// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2.
+/// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2. MMX stays claimed though
+/// the mm forms are not implemented: glibc's ISA-level check (`get-isa-level.h`) needs MMX for
+/// the x86-64 baseline and v2 levels, so without it objects marked with an ISA level are refused.
 const LEAF1_EDX: u32 =
     1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
 /// cpuid leaf 7 EBX: BMI1.
