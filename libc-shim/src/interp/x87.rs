@@ -111,7 +111,7 @@ impl Ctx<'_> {
     /// same result rounded toward zero (the SDM's "rounded up"); clears it otherwise.
     fn set_c1_up(&mut self, r: F80, rz: F80) {
         let up = (r.se & 0x7fff, r.m) > (rz.se & 0x7fff, rz.m) && !r.is_nan();
-        self.cpu.x87.status = (self.cpu.x87.status & !C1) | up as u16 * C1;
+        self.cpu.x87.status = (self.cpu.x87.status & !C1) | (up as u16 * C1);
     }
 
     /// Sets DE (masked, so only the flag) when an m32fp/m64fp source of fld is denormal; the
@@ -221,7 +221,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             let v = c.st(0);
             if c.is_mem(0) {
                 let up = c.store_mem(v, if m == M::Fisttp { 3 } else { rc })?;
-                c.cpu.x87.status = (c.cpu.x87.status & !C1) | up as u16 * C1;
+                c.cpu.x87.status = (c.cpu.x87.status & !C1) | (up as u16 * C1);
             } else {
                 c.set_st(c.sti(0), v);
             }
