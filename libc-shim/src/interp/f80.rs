@@ -251,40 +251,41 @@ impl F80 {
     }
 
     pub(crate) fn from_f64(v: u64) -> F80 {
-        let sign = v >> 63 != 0;
-        let e = ((v >> 52) & 0x7ff) as i32;
-        let frac = v & ((1 << 52) - 1);
-        match e {
-            0x7ff if frac == 0 => F80::inf(sign),
-            // A signalling NaN loads quieted (IE, masked, is not recorded).
-            0x7ff => F80 {
-                se: (sign as u16) << 15 | 0x7fff,
-                m: INT_BIT | 1 << 62 | frac << 11,
-            },
-            0 if frac == 0 => F80::zero(sign),
-            0 => F80::make(sign, -1022 - 52 + 127, frac as u128, EXT, 0),
-            _ => F80 {
-                se: (sign as u16) << 15 | (e - 1023 + BIAS) as u16,
-                m: INT_BIT | frac << 11,
-            },
-        }
+        F80::from_binary(v, 11, 52)
     }
 
     pub(crate) fn from_f32(v: u32) -> F80 {
-        let sign = v >> 31 != 0;
-        let e = ((v >> 23) & 0xff) as i32;
-        let frac = (v & 0x7f_ffff) as u64;
+        F80::from_binary(u64::from(v), 8, 23)
+    }
+
+    /// Widens an IEEE binary float of `exp_bits` exponent and `frac_bits` fraction bits (f32 or
+    /// f64, in the low bits of `v`) exactly.
+    fn from_binary(v: u64, exp_bits: u32, frac_bits: u32) -> F80 {
+        let sign = v >> (exp_bits + frac_bits) != 0;
+        let max_e = (1i32 << exp_bits) - 1;
+        let bias = max_e >> 1;
+        let e = ((v >> frac_bits) as i32) & max_e;
+        let frac = v & ((1 << frac_bits) - 1);
+        // The fraction's top bit lands just below the explicit integer bit.
+        let m = frac << (63 - frac_bits);
         match e {
-            0xff if frac == 0 => F80::inf(sign),
-            0xff => F80 {
+            _ if e == max_e && frac == 0 => F80::inf(sign),
+            // A signalling NaN loads quieted (IE, masked, is not recorded).
+            _ if e == max_e => F80 {
                 se: (sign as u16) << 15 | 0x7fff,
-                m: INT_BIT | 1 << 62 | frac << 40,
+                m: INT_BIT | 1 << 62 | m,
             },
             0 if frac == 0 => F80::zero(sign),
-            0 => F80::make(sign, -126 - 23 + 127, frac as u128, EXT, 0),
+            0 => F80::make(
+                sign,
+                1 - bias - frac_bits as i32 + 127,
+                frac as u128,
+                EXT,
+                0,
+            ),
             _ => F80 {
-                se: (sign as u16) << 15 | (e - 127 + BIAS) as u16,
-                m: INT_BIT | frac << 40,
+                se: (sign as u16) << 15 | (e - bias + BIAS) as u16,
+                m: INT_BIT | m,
             },
         }
     }

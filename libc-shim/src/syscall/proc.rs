@@ -83,29 +83,27 @@ pub fn setgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     setresgid(ctx, [a[0], a[0], a[0], 0, 0, 0])
 }
 
+/// Sets a real and effective id pair from `setres*id` arguments (`-1` keeps one); a non-root
+/// caller may only switch between the ids it already has. Returns the new effective id.
+fn set_pair(root: bool, real: &mut u32, effective: &mut u32, a: [u64; 6]) -> SysResult<u32> {
+    let cur = [*real, *effective];
+    let (r, e) = (set_id(root, cur, a[0])?, set_id(root, cur, a[1])?);
+    *real = r.unwrap_or(*real);
+    *effective = e.unwrap_or(*effective);
+    Ok(*effective)
+}
+
 pub fn setresuid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let c = &mut ctx.proc.cred;
     let root = c.euid == 0;
-    let (r, e) = (
-        set_id(root, [c.uid, c.euid], a[0])?,
-        set_id(root, [c.uid, c.euid], a[1])?,
-    );
-    c.uid = r.unwrap_or(c.uid);
-    c.euid = e.unwrap_or(c.euid);
-    ctx.proc.vfs.uid = c.euid;
+    ctx.proc.vfs.uid = set_pair(root, &mut c.uid, &mut c.euid, a)?;
     Ok(0)
 }
 
 pub fn setresgid(ctx: &mut Ctx<'_>, a: [u64; 6]) -> SysResult {
     let c = &mut ctx.proc.cred;
     let root = c.euid == 0;
-    let (r, e) = (
-        set_id(root, [c.gid, c.egid], a[0])?,
-        set_id(root, [c.gid, c.egid], a[1])?,
-    );
-    c.gid = r.unwrap_or(c.gid);
-    c.egid = e.unwrap_or(c.egid);
-    ctx.proc.vfs.gid = c.egid;
+    ctx.proc.vfs.gid = set_pair(root, &mut c.gid, &mut c.egid, a)?;
     Ok(0)
 }
 
