@@ -155,6 +155,22 @@ mod tests {
     use super::*;
     use iced_x86::code_asm::*;
 
+    /// Guest memory with `code` at `REGION + 0x400` in a 64 KiB RWX region, and a CPU about to
+    /// run it.
+    fn load(code: &[u8]) -> (crate::mem::testing::HostMem, Cpu) {
+        let mut h = crate::mem::testing::host_mem(REGION + 0x10000);
+        let m = &mut h.mem;
+        m.protect(REGION, 0x10000, crate::mem::perm::RWX).unwrap();
+        m.slice_mut(REGION + 0x400, code.len() as u64)
+            .unwrap()
+            .copy_from_slice(code);
+        let cpu = Cpu {
+            rip: REGION + 0x400,
+            ..Cpu::default()
+        };
+        (h, cpu)
+    }
+
     #[test]
     fn self_modifying_code_is_seen() {
         // Run a `mov eax, 1` once, patch its immediate, run it again from the same address.
@@ -164,17 +180,9 @@ mod tests {
             a.mov(eax, 1)?;
             a.ret()
         });
-        let mut h = crate::mem::testing::host_mem(REGION + 0x10000);
+        let (mut h, mut cpu) = load(&code);
         let m = &mut h.mem;
-        m.protect(REGION, 0x10000, crate::mem::perm::RWX).unwrap();
-        m.slice_mut(REGION + 0x400, code.len() as u64)
-            .unwrap()
-            .copy_from_slice(&code);
         m.write_u64(REGION + 0x8000, 0).unwrap();
-        let mut cpu = Cpu {
-            rip: REGION + 0x400,
-            ..Cpu::default()
-        };
         cpu.gpr[4] = REGION + 0x8000;
         let mut it = Interp::new();
         assert_eq!(it.run(&mut cpu, m, 1), Exit::BudgetExhausted);
@@ -208,17 +216,9 @@ mod tests {
             a.dec(ecx)?;
             a.jnz(top)
         });
-        let mut h = crate::mem::testing::host_mem(REGION + 0x10000);
+        let (mut h, mut cpu) = load(&code);
         let m = &mut h.mem;
-        m.protect(REGION, 0x10000, crate::mem::perm::RWX).unwrap();
-        m.slice_mut(REGION + 0x400, code.len() as u64)
-            .unwrap()
-            .copy_from_slice(&code);
         m.write_u8(REGION + 0x2000, 0xf4).unwrap();
-        let mut cpu = Cpu {
-            rip: REGION + 0x400,
-            ..Cpu::default()
-        };
         cpu.gpr[6] = REGION + 0x8000;
         let mut it = Interp::new();
         let t = std::time::Instant::now();
