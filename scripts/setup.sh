@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what oci2wasm's build, fixtures and tests need and is missing: Debian packages only
-# (the Rust toolchain is the machine's own). Idempotent and quick when everything is there.
+# Installs what oci2wasm's build, fixtures and tests need and is missing: Debian packages and
+# stock wasmtime-cli (the Rust toolchain itself is the machine's own). Idempotent and quick when everything is there.
 # Run as root, or with sudo available.
 set -euo pipefail
 
