@@ -71,6 +71,9 @@ pub struct Cpu {
     pub mxcsr: u32,
     pub _pad: u32,
     pub x87: X87,
+    /// Instructions retired by lifted code (it adds its count at every exit), for
+    /// `OCI2WASM_STATS`.
+    pub lifted: u64,
 }
 
 impl Default for Cpu {
@@ -91,6 +94,7 @@ impl Default for Cpu {
                 tag: 0xffff,
                 ..X87::default()
             },
+            lifted: 0,
         }
     }
 }
@@ -108,6 +112,14 @@ pub mod offset {
     pub const XMM: usize = offset_of!(Cpu, xmm);
     pub const MXCSR: usize = offset_of!(Cpu, mxcsr);
     pub const X87: usize = offset_of!(Cpu, x87);
+    pub const LIFTED: usize = offset_of!(Cpu, lifted);
+    /// Fields of `flags` (a `LazyFlags`).
+    pub const FLAGS_OP: usize = FLAGS + offset_of!(super::LazyFlags, op);
+    pub const FLAGS_SIZE: usize = FLAGS + offset_of!(super::LazyFlags, size);
+    pub const FLAGS_RESULT: usize = FLAGS + offset_of!(super::LazyFlags, result);
+    pub const FLAGS_SRC1: usize = FLAGS + offset_of!(super::LazyFlags, src1);
+    pub const FLAGS_SRC2: usize = FLAGS + offset_of!(super::LazyFlags, src2);
+    pub const FLAGS_STORED: usize = FLAGS + offset_of!(super::LazyFlags, stored);
 }
 
 #[cfg(test)]

@@ -52,6 +52,14 @@ mod x87;
 
 pub use flags::{rflags, set_rflags};
 
+/// The lazy-flag kinds (`LazyFlags::op`) and RFLAGS bits, for code that writes `LazyFlags` in the
+/// interpreter's format (the lifter's emitted code).
+pub mod lazy {
+    pub use super::flags::{
+        ADC, ADD, AF, ARITH, CF, DEC, DF, INC, OF, PF, RES, SBB, SF, STORED, SUB, ZF,
+    };
+}
+
 use crate::cpu::Cpu;
 use crate::mem::GuestMem;
 use operand::Ctx;

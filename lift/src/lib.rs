@@ -11,4 +11,7 @@
 //! assert!(info.is_x86_64());
 //! ```
 
+pub mod discover;
 pub mod elf;
+pub mod link;
+pub mod translate;

@@ -12,30 +12,30 @@
 
 use crate::cpu::{Cpu, LazyFlags};
 
-pub(crate) const CF: u64 = 1 << 0;
-pub(crate) const PF: u64 = 1 << 2;
-pub(crate) const AF: u64 = 1 << 4;
-pub(crate) const ZF: u64 = 1 << 6;
-pub(crate) const SF: u64 = 1 << 7;
+pub const CF: u64 = 1 << 0;
+pub const PF: u64 = 1 << 2;
+pub const AF: u64 = 1 << 4;
+pub const ZF: u64 = 1 << 6;
+pub const SF: u64 = 1 << 7;
 pub(crate) const TF: u64 = 1 << 8;
 pub(crate) const IF: u64 = 1 << 9;
-pub(crate) const DF: u64 = 1 << 10;
-pub(crate) const OF: u64 = 1 << 11;
+pub const DF: u64 = 1 << 10;
+pub const OF: u64 = 1 << 11;
 pub(crate) const AC: u64 = 1 << 18;
 pub(crate) const ID: u64 = 1 << 21;
 /// The six arithmetic flags.
-pub(crate) const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
+pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
 /// Bits a user-mode `popf` can change (TF is accepted but single-stepping is not emulated).
 const USER_WRITABLE: u64 = ARITH | TF | DF | OF | AC | ID;
 
-pub(crate) const STORED: u32 = 0;
-pub(crate) const ADD: u32 = 1;
-pub(crate) const ADC: u32 = 2;
-pub(crate) const SUB: u32 = 3;
-pub(crate) const SBB: u32 = 4;
-pub(crate) const INC: u32 = 5;
-pub(crate) const DEC: u32 = 6;
-pub(crate) const RES: u32 = 7;
+pub const STORED: u32 = 0;
+pub const ADD: u32 = 1;
+pub const ADC: u32 = 2;
+pub const SUB: u32 = 3;
+pub const SBB: u32 = 4;
+pub const INC: u32 = 5;
+pub const DEC: u32 = 6;
+pub const RES: u32 = 7;
 
 /// All-ones mask of an operand of `size` bytes.
 #[inline]
