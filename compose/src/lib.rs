@@ -24,6 +24,7 @@
 pub mod config;
 pub mod entry;
 mod error;
+pub mod lifted;
 pub mod module;
 #[doc(hidden)]
 pub mod standin;
@@ -38,7 +39,9 @@ use vfs_pack::tree::Tree;
 pub use config::RunConfig;
 pub use entry::Entry;
 pub use error::{Error, ErrorKind, Result};
+pub use lifted::lift_link;
 pub use module::RuntimeInfo;
+pub use oci2wasm_lift::link::{LiftedElf, Link};
 pub use topology::Topology;
 
 /// The runtime module, `libc-shim/libc-shim.wasm` (empty if it was not built when this crate was).
@@ -94,9 +97,82 @@ pub fn compose_core(
     config: &[u8],
     heap_size: u32,
 ) -> Result<CoreModule> {
+    let no_code = Lifted {
+        link: None,
+        elfs: &[],
+    };
+    compose_core_lifted(runtime_wasm, fs, config, heap_size, &no_code)
+}
+
+/// Lifted code to compose, and the [`Link`] it was lifted with.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifted<'a> {
+    /// From [`plan_link`] (required when `elfs` has functions).
+    pub link: Option<Link>,
+    /// In the order their functions are numbered (`LiftedElf::funcs` of ELF `k` follow ELF
+    /// `k - 1`'s).
+    pub elfs: &'a [LiftedElf],
+}
+
+/// The [`Link`] for code lifted into a module composed from `runtime_wasm` with a filesystem
+/// and config of these sizes and this heap: the same [`module::plan`] that
+/// [`compose_core_lifted`] makes, so lifted code and the module agree on `guest_base`.
+///
+/// The flow for lifted code: pack the filesystem and encode the config; `plan_link`; lift each
+/// ELF with the link (ELF `k` with `first` = the functions of ELFs before it); then
+/// [`compose_core_lifted`] with the same bytes, heap size and link.
+pub fn plan_link(
+    runtime_wasm: &[u8],
+    fs_len: usize,
+    config_len: usize,
+    heap_size: u32,
+) -> Result<Link> {
     let runtime = module::inspect_runtime(runtime_wasm)?;
-    let layout = module::plan(&runtime, heap_size, fs.len(), config.len())?;
-    let bytes = module::build(runtime_wasm, &runtime, &layout, fs, config)?;
+    let layout = module::plan(&runtime, heap_size, fs_len, config_len)?;
+    lift_link(runtime_wasm, layout.guest_base)
+}
+
+/// [`compose_core`] plus lifted code: the functions appended to the runtime and put in its
+/// table, the lifted-code map (each ELF identified by the inode of its path in `fs`) placed at
+/// the top of the heap reservation (see [`lifted`]). Fails if `lifted.link` is not what
+/// [`plan_link`] gives for these inputs.
+pub fn compose_core_lifted(
+    runtime_wasm: &[u8],
+    fs: &[u8],
+    config: &[u8],
+    heap_size: u32,
+    lifted: &Lifted<'_>,
+) -> Result<CoreModule> {
+    let runtime = module::inspect_runtime(runtime_wasm)?;
+    let mut layout = module::plan(&runtime, heap_size, fs.len(), config.len())?;
+    let (addition, map) = match lifted.link {
+        Some(link) => {
+            let addition =
+                lifted::Addition::new(runtime_wasm, layout.guest_base, &link, lifted.elfs)?;
+            let map = match addition {
+                Some(_) => lifted::encode_map(lifted.elfs, &link, fs)?,
+                None => Vec::new(),
+            };
+            (addition, map)
+        }
+        None if lifted.elfs.iter().any(|e| !e.funcs.is_empty()) => {
+            return Err(Error::new(
+                ErrorKind::Encode,
+                "lifted code without the link it was lifted with",
+            ));
+        }
+        None => (None, Vec::new()),
+    };
+    module::place_map(&mut layout, &runtime, map.len())?;
+    let bytes = module::build_with(
+        runtime_wasm,
+        &runtime,
+        &layout,
+        fs,
+        config,
+        addition.as_ref(),
+        &map,
+    )?;
     Ok(CoreModule {
         bytes,
         layout,

@@ -26,9 +26,12 @@ use wasm_encoder::{ConstExpr, DataCountSection, Encode, ImportSection, MemorySec
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::lifted::Addition;
 
 /// The data section's id.
 const DATA_SECTION: u8 = 11;
+/// The element section's id.
+const ELEMENT_SECTION: u8 = 9;
 
 /// One Wasm page.
 pub const WASM_PAGE: u64 = 64 * 1024;
@@ -188,7 +191,36 @@ pub fn plan(
         config_offset: as_u32(config_offset),
         config_len: as_u32(config_len as u64),
         guest_base: as_u32(guest_base),
+        map_offset: 0,
+        map_len: 0,
     })
+}
+
+/// Carves `map_len` bytes for the lifted-code map from the top of the heap reservation (so that
+/// `guest_base`, which lifted code has built in, stays where [`plan`] put it); the heap must
+/// keep at least half of its reservation.
+pub fn place_map(layout: &mut Layout, runtime: &RuntimeInfo, map_len: usize) -> Result<()> {
+    if map_len == 0 {
+        return Ok(());
+    }
+    let (base, end) = (u64::from(runtime.heap_base), u64::from(layout.heap_end));
+    let offset = end.checked_sub(map_len as u64).map(|o| o & !15);
+    match offset {
+        Some(offset) if offset >= base && offset - base >= (end - base) / 2 => {
+            layout.heap_end = offset as u32;
+            layout.map_offset = offset as u32;
+            layout.map_len = map_len as u32;
+            Ok(())
+        }
+        _ => Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "the lifted-code map ({} KiB) would take more than half of the runtime heap ({} KiB): compose with a larger heap",
+                map_len >> 10,
+                (end - base) >> 10
+            ),
+        )),
+    }
 }
 
 /// The runtime with `fs`, `config` and `layout` placed as `layout` says.
@@ -199,6 +231,20 @@ pub fn build(
     fs: &[u8],
     config: &[u8],
 ) -> Result<Vec<u8>> {
+    build_with(runtime_wasm, runtime, layout, fs, config, None, &[])
+}
+
+/// [`build`], plus lifted functions (`addition`, see [`crate::lifted`]) and the lifted-code
+/// `map` at `layout.map_offset`.
+pub fn build_with(
+    runtime_wasm: &[u8],
+    runtime: &RuntimeInfo,
+    layout: &Layout,
+    fs: &[u8],
+    config: &[u8],
+    addition: Option<&Addition<'_>>,
+    map: &[u8],
+) -> Result<Vec<u8>> {
     let mut segments: Vec<(u32, &[u8])> = Vec::new();
     if !fs.is_empty() {
         segments.push((layout.fs_offset, fs));
@@ -206,7 +252,10 @@ pub fn build(
     if !config.is_empty() {
         segments.push((layout.config_offset, config));
     }
-    if u64::from(runtime.layout_addr) + 32 > u64::from(runtime.heap_base) {
+    if !map.is_empty() {
+        segments.push((layout.map_offset, map));
+    }
+    if u64::from(runtime.layout_addr) + Layout::SIZE as u64 > u64::from(runtime.heap_base) {
         return Err(Error::new(
             ErrorKind::Runtime,
             "the runtime's OCI2WASM_LAYOUT is not below __heap_base",
@@ -224,6 +273,7 @@ pub fn build(
     let mut out = wasm_encoder::Module::new();
     let mut reencoder = RoundtripReencoder;
     let mut after_code = false;
+    let mut elements_done = addition.is_none();
     // The data section is written by hand so that the filesystem is copied with `memcpy` (the
     // iterator-based `DataSection::active` copies byte by byte when this crate is unoptimized).
     let data_section = |count: u32, existing: &[u8]| {
@@ -246,6 +296,43 @@ pub fn build(
                 data: &data_section(0, &[]),
             });
             after_code = false;
+        }
+        if let Some(add) = addition
+            && !elements_done
+            && matches!(
+                payload,
+                Payload::DataCountSection { .. } | Payload::CodeSectionStart { .. }
+            )
+        {
+            out.section(&RawSection {
+                id: ELEMENT_SECTION,
+                data: &add.elements(None)?,
+            });
+            elements_done = true;
+        }
+        if let Some(add) = addition {
+            let raw = |r: std::ops::Range<usize>| &runtime_wasm[r];
+            let replaced = match &payload {
+                Payload::TypeSection(r) => Some((1, add.types(raw(r.range()))?)),
+                Payload::FunctionSection(r) => Some((3, add.functions(raw(r.range()))?)),
+                Payload::ElementSection(r) => {
+                    elements_done = true;
+                    Some((ELEMENT_SECTION, add.elements(Some(raw(r.range())))?))
+                }
+                Payload::CodeSectionStart { range, .. } => {
+                    after_code = true;
+                    Some((10, add.code(raw(range.clone()))?))
+                }
+                Payload::TableSection(r) => {
+                    out.section(&add.tables(r.clone())?);
+                    continue;
+                }
+                _ => None,
+            };
+            if let Some((id, data)) = replaced {
+                out.section(&RawSection { id, data: &data });
+                continue;
+            }
         }
         match payload {
             Payload::ImportSection(reader) => {

@@ -8,13 +8,15 @@
 //! offsets the layout names. A zero `magic` means the module was not composed (a bare runtime).
 //!
 //! Linear memory, low to high:
-//! `[runtime data and stack | runtime heap, up to heap_end | packed filesystem | run config |
-//!   guest window from guest_base]`. Guest address `g` is linear address `guest_base + g`.
+//! `[runtime data and stack | runtime heap, up to heap_end | lifted-code map | packed
+//!   filesystem | run config | guest window from guest_base]`. Guest address `g` is linear
+//! address `guest_base + g`. The lifted-code map (`lifted::map`) is carved from the top of the
+//! heap reservation, so `guest_base`, which lifted code has built in, does not depend on it.
 
 /// `b"O2WL"` little-endian.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"O2WL");
 /// Version of this layout and of the run-config encoding.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Where `compose` put things. All offsets are linear-memory addresses.
 #[repr(C)]
@@ -32,6 +34,10 @@ pub struct Layout {
     pub config_len: u32,
     /// Linear address of guest address 0 (64 KiB-aligned).
     pub guest_base: u32,
+    /// The lifted-code map (`lifted::map` format), 8-aligned; `map_len` 0 when nothing was
+    /// lifted.
+    pub map_offset: u32,
+    pub map_len: u32,
 }
 
 impl Layout {
@@ -45,10 +51,15 @@ impl Layout {
         config_offset: 0,
         config_len: 0,
         guest_base: 0,
+        map_offset: 0,
+        map_len: 0,
     };
 
+    /// Bytes of [`Layout::to_bytes`].
+    pub const SIZE: usize = core::mem::size_of::<Layout>();
+
     /// The layout as bytes, as `compose` writes it into the data segment.
-    pub fn to_bytes(&self) -> [u8; 32] {
+    pub fn to_bytes(&self) -> [u8; Layout::SIZE] {
         let fields = [
             self.magic,
             self.version,
@@ -58,8 +69,10 @@ impl Layout {
             self.config_offset,
             self.config_len,
             self.guest_base,
+            self.map_offset,
+            self.map_len,
         ];
-        let mut out = [0u8; 32];
+        let mut out = [0u8; Layout::SIZE];
         for (chunk, field) in out.chunks_exact_mut(4).zip(fields) {
             chunk.copy_from_slice(&field.to_le_bytes());
         }
@@ -160,5 +173,6 @@ mod tests {
             .to_bytes()[..4],
             *b"O2WL"
         );
+        assert_eq!(Layout::SIZE, 40);
     }
 }

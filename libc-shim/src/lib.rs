@@ -5,7 +5,7 @@
 //! A process starts in [`start`] (on wasm32, `_start`): it reads the [`layout`] `compose` filled
 //! in, applies `docker run` semantics to the run configuration ([`process`]), loads the ELF
 //! ([`loader`]) into guest memory ([`mem`], managed by [`mm`]), and loops: the executor
-//! ([`interp`] today, lifted code later) runs guest code on the [`cpu`] state until a system call,
+//! ([`lifted`]: lifted code where it applies, else [`interp`]) runs guest code on the [`cpu`] state until a system call,
 //! which [`syscall`] dispatches (one table for dispatch and the strace-like trace), or a fault,
 //! which [`signal`] delivers. Files come from [`fs`] (the packed image, an in-memory overlay,
 //! `/dev`, `/proc` and host mounts); the host is reached through [`platform`] (WASI preview 1 on
@@ -23,6 +23,7 @@ pub mod fs;
 pub mod heap;
 pub mod interp;
 pub mod layout;
+pub mod lifted;
 pub mod loader;
 pub mod mem;
 pub mod mm;

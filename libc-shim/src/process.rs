@@ -50,6 +50,8 @@ pub struct Process {
     pub start_ns: u64,
     /// `(soft, hard)` per `RLIMIT_*`.
     pub rlimits: [(u64, u64); 16],
+    /// The main executable as loaded (for [`Executor::program_loaded`]).
+    pub exe_file: LoadedFile,
 }
 
 impl Process {
@@ -71,6 +73,7 @@ impl Process {
             clear_child_tid: 0,
             start_ns,
             rlimits,
+            exe_file: LoadedFile::default(),
         }
     }
 }
@@ -92,11 +95,28 @@ pub enum Stop {
     BudgetExhausted,
 }
 
+/// The main executable as the loader mapped it, for executors that have code for particular
+/// files (lifted code).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadedFile {
+    /// Inode number in the packed read-only image, if the file came from there unchanged (not
+    /// from the overlay, a host mount or `/proc`).
+    pub ino: Option<u32>,
+    /// Added to every address of the file.
+    pub bias: u64,
+    /// `[start, end)` of its executable segments, page-rounded, loaded addresses.
+    pub code: Vec<(u64, u64)>,
+}
+
 /// Something that runs guest code.
 pub trait Executor {
     fn run(&mut self, cpu: &mut Cpu, mem: &mut GuestMem, budget: u64) -> Stop;
     /// Code in `[addr, addr + len)` may have changed or been unmapped.
     fn invalidate(&mut self, addr: u64, len: u64);
+    /// A new program replaced the address space (process start; `execve` later): forget what
+    /// applied to the old one. Called after the loader's own changes were passed to
+    /// [`Executor::invalidate`].
+    fn program_loaded(&mut self, _exe: &LoadedFile) {}
     fn rflags(cpu: &Cpu) -> u64
     where
         Self: Sized;

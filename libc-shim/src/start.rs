@@ -6,7 +6,9 @@
 //! is the elements separated by the ASCII unit separator `\x1f` (environment values cannot hold
 //! NUL), so a value without one is a one-element entrypoint and an empty value an empty one.
 //! Other WASI variables add to or override the image's Env; `OCI2WASM_*` variables configure the
-//! runtime (`OCI2WASM_STRACE=1` traces syscalls) and are not passed on. `PATH` defaults to
+//! runtime (`OCI2WASM_STRACE=1` traces syscalls; `OCI2WASM_STATS=1` and
+//! `OCI2WASM_RECORD_MISSES=PATH` report lifted-code coverage, see `lifted::stats`) and are not
+//! passed on. `PATH` defaults to
 //! Docker's, `HOSTNAME` is the container's hostname, and `HOME` comes from `/etc/passwd` for the
 //! image's User (`/root` for root, `/` for an unknown uid). A bare command name is looked up in
 //! `PATH`; `#!` scripts run their interpreter. WorkingDir is created if missing.
@@ -24,7 +26,7 @@ use crate::loader::{LoadError, StackSetup, build_stack, load_program};
 use crate::mem::GuestMem;
 use crate::mm::{Grow, Mm, STACK_SIZE};
 use crate::platform::{Kind, Platform};
-use crate::process::{Cred, Executor, Process, Stop, run};
+use crate::process::{Cred, Executor, LoadedFile, Process, Stop, run};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
@@ -360,6 +362,10 @@ pub fn boot(
         return Err(StartError::NotExecutable(exe_path));
     }
     let name = vfs.exe.clone();
+    let exe_ino = match vfs.walk(p, &[], &exe_path, true).as_ref().map(|w| w.node()) {
+        Ok(Node::Lower(i)) => Some(i.ino()),
+        _ => None,
+    };
     let (exe, interp, entry) = {
         let vfs_ref = &vfs;
         let mut open_interp = |ip: &[u8]| read_file(vfs_ref, &mut *p, ip);
@@ -395,6 +401,7 @@ pub fn boot(
     proc.cred = launch.cred;
     proc.hostname = launch.hostname.clone();
     proc.strace = launch.strace;
+    proc.exe_file = loaded_file(&file, exe_ino, exe.bias);
     proc.comm = argv[0]
         .rsplit(|&b| b == b'/')
         .next()
@@ -411,6 +418,25 @@ pub fn boot(
         ..Cpu::default()
     };
     Ok((proc, cpu))
+}
+
+/// What executors learn about the main executable: its packed inode, bias and code pages.
+fn loaded_file(file: &[u8], ino: Option<u32>, bias: u64) -> LoadedFile {
+    let page = crate::mem::PAGE;
+    let code = crate::loader::Elf::parse(file)
+        .map(|elf| {
+            elf.phdrs
+                .iter()
+                .filter(|ph| ph.kind == 1 && ph.flags & 1 != 0) // PT_LOAD, PF_X
+                .map(|ph| {
+                    let start = ph.vaddr.wrapping_add(bias) & !(page - 1);
+                    let end = ph.vaddr.wrapping_add(bias).saturating_add(ph.memsz);
+                    (start, end.div_ceil(page).saturating_mul(page))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    LoadedFile { ino, bias, code }
 }
 
 /// The guest address space a process gets: how the window grows, its limit, and the addresses
@@ -459,7 +485,14 @@ pub fn main<E: Executor>(
         boot(&l, vfs, mm, mem, p)
     });
     match started {
-        Ok((mut proc, mut cpu)) => run(&mut proc, &mut cpu, mem, p, exec),
+        Ok((mut proc, mut cpu)) => {
+            // The loader's own mappings are not changes to code an executor knows yet.
+            for (addr, len) in proc.mm.take_changed() {
+                exec.invalidate(addr, len);
+            }
+            exec.program_loaded(&proc.exe_file);
+            run(&mut proc, &mut cpu, mem, p, exec)
+        }
         Err(e) => {
             let _ = p.write(2, format!("{}\n", e.message()).as_bytes());
             e.status()
@@ -467,30 +500,14 @@ pub fn main<E: Executor>(
     }
 }
 
-/// The interpreter as the executor.
+/// The interpreter alone as the executor (`_start` uses [`crate::lifted::LiftedExecutor`],
+/// which is this when no lifted code applies).
 #[derive(Debug)]
 pub struct InterpExecutor(pub crate::interp::Interp);
 
 impl Executor for InterpExecutor {
     fn run(&mut self, cpu: &mut Cpu, mem: &mut GuestMem, budget: u64) -> Stop {
-        use crate::interp::Exit;
-        match self.0.run(cpu, mem, budget) {
-            Exit::Syscall => Stop::Syscall,
-            Exit::Fault {
-                signal,
-                addr,
-                write,
-            } => Stop::Fault {
-                signal,
-                addr,
-                write,
-            },
-            Exit::InvalidOpcode => Stop::InvalidOpcode,
-            Exit::DivideError => Stop::DivideError,
-            Exit::Breakpoint => Stop::Breakpoint,
-            Exit::Halt => Stop::Halt,
-            Exit::BudgetExhausted => Stop::BudgetExhausted,
-        }
+        crate::lifted::stop_of(self.0.run(cpu, mem, budget))
     }
     fn invalidate(&mut self, addr: u64, len: u64) {
         self.0.invalidate(addr, len);
@@ -506,6 +523,10 @@ impl Executor for InterpExecutor {
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use crate::layout::{MAGIC, OCI2WASM_LAYOUT};
+    use crate::lifted::LiftedExecutor;
+    use crate::lifted::map::Map;
+    use crate::lifted::stats;
+    use crate::lifted::wasm::WasmTable;
     use crate::mem::GuestMem;
     use crate::mm::LinearMemory;
     use crate::platform::Platform;
@@ -553,7 +574,23 @@ mod wasm {
                 size.saturating_sub(guest_base),
             )
         };
-        let mut exec = super::InterpExecutor(crate::interp::Interp::new());
+        // SAFETY: `compose` placed the lifted-code map here, in a data segment nothing writes
+        // to (carved from the top of the heap reservation, above `heap_end`).
+        let map_bytes: &'static [u8] = unsafe {
+            core::slice::from_raw_parts(
+                layout.map_offset as usize as *const u8,
+                layout.map_len as usize,
+            )
+        };
+        let map = match Map::parse(map_bytes) {
+            Ok(map) => map,
+            Err(e) => {
+                let _ = p.write(2, alloc::format!("oci2wasm: {e}\n").as_bytes());
+                p.exit(125);
+            }
+        };
+        let options = stats::Options::from_env(&p.env());
+        let mut exec = LiftedExecutor::new(map, WasmTable, options.track_misses());
         let grow = Box::new(LinearMemory { guest_base });
         let status = super::main(
             &mut p,
@@ -567,6 +604,17 @@ mod wasm {
             },
             &mut exec,
         );
+        if options.stats {
+            let line = stats::line(exec.lifted, exec.interp.executed(), &exec.misses);
+            let _ = p.write(2, line.as_bytes());
+        }
+        if let Some(path) = &options.record_misses
+            && let Err(e) = stats::record(&mut p, path, &exec.misses)
+        {
+            let path = alloc::string::String::from_utf8_lossy(path);
+            let line = alloc::format!("oci2wasm: cannot record misses in {path}: {e}\n");
+            let _ = p.write(2, line.as_bytes());
+        }
         p.exit(status)
     }
 

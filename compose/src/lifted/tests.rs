@@ -1,0 +1,246 @@
+//! Lifted code composed into the real runtime (`libc-shim/libc-shim.wasm`): the module
+//! validates, the functions are in table 0 where the map says, and the map names the packed
+//! inode.
+
+use libc_shim::cpu::offset;
+use libc_shim::layout::{ConfigTag, push_config_record};
+use libc_shim::lifted::map::Map;
+use oci2wasm_lift::link::{EXIT_CONTINUE, LiftedElf, Link, MapEntry};
+use vfs_pack::tree::{Node, Tree};
+use wasm_encoder::{Function, Instruction as I, MemArg};
+use wasmparser::{ElementItems, ElementKind, Operator, Parser, Payload};
+
+use super::*;
+use crate::{Lifted, RUNTIME_WASM, compose_core_lifted, plan_link};
+
+const HEAP: u32 = 4 << 20;
+
+/// A body's bytes as the code section holds them (without the size prefix).
+fn body(f: &Function) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    f.encode(&mut bytes);
+    let mut reader = wasmparser::BinaryReader::new(&bytes, 0);
+    reader.read_var_u32().unwrap();
+    bytes[reader.original_position()..].to_vec()
+}
+
+/// Function 0 sets `cpu.rip` and continues; function 1 runs one instruction through the
+/// runtime's step helper, counts it as lifted and returns the helper's exit.
+fn fake_elf(link: &Link, path: &str, entries: Vec<MapEntry>) -> LiftedElf {
+    let mem = |offset| MemArg {
+        offset,
+        align: 3,
+        memory_index: 0,
+    };
+    let mut set_rip = Function::new([]);
+    set_rip
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::I64Const(0x40_1234))
+        .instruction(&I::I64Store(mem(offset::RIP as u64)))
+        .instruction(&I::I32Const(EXIT_CONTINUE))
+        .instruction(&I::End);
+    let mut step = Function::new([]);
+    step.instruction(&I::LocalGet(0))
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::I64Load(mem(offset::LIFTED as u64)))
+        .instruction(&I::I64Const(1))
+        .instruction(&I::I64Add)
+        .instruction(&I::I64Store(mem(offset::LIFTED as u64)))
+        .instruction(&I::LocalGet(0))
+        .instruction(&I::Call(link.step_func))
+        .instruction(&I::End);
+    LiftedElf {
+        path: path.to_string(),
+        bias: 0,
+        funcs: vec![body(&set_rip), body(&step)],
+        entries,
+        ..LiftedElf::default()
+    }
+}
+
+/// A packed image with `/bin/prog` holding `data`.
+fn image(data: Vec<u8>) -> Vec<u8> {
+    let mut tree = Tree::new();
+    crate::entry::tests::add(&mut tree, "/bin/prog", Node::File(data), 0o755);
+    let mut fs = Vec::new();
+    vfs_pack::write(&tree, &mut fs).unwrap();
+    fs
+}
+
+fn entry(addr: u64, func: u32) -> MapEntry {
+    MapEntry {
+        addr,
+        func,
+        block: 0,
+    }
+}
+
+/// Table 0's limits, the last element segment (offset, functions), and each active data
+/// segment (offset, bytes).
+type Parts = ((u64, Option<u64>), (u32, Vec<u32>), Vec<(u32, Vec<u8>)>);
+
+fn parts(wasm: &[u8]) -> Parts {
+    let (mut table, mut elem, mut data) = ((0, None), (0, Vec::new()), Vec::new());
+    let offset = |e: &wasmparser::ConstExpr<'_>| match e.get_operators_reader().read().unwrap() {
+        Operator::I32Const { value } => value as u32,
+        other => panic!("offset {other:?}"),
+    };
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.unwrap() {
+            Payload::TableSection(r) => {
+                let t = r.into_iter().next().unwrap().unwrap().ty;
+                table = (t.initial, t.maximum);
+            }
+            Payload::ElementSection(r) => {
+                for e in r {
+                    let e = e.unwrap();
+                    let ElementKind::Active { offset_expr, .. } = e.kind else {
+                        continue;
+                    };
+                    let ElementItems::Functions(f) = e.items else {
+                        panic!("expressions")
+                    };
+                    elem = (
+                        offset(&offset_expr),
+                        f.into_iter().map(Result::unwrap).collect(),
+                    );
+                }
+            }
+            Payload::DataSection(r) => {
+                for d in r {
+                    let d = d.unwrap();
+                    if let wasmparser::DataKind::Active { offset_expr, .. } = d.kind {
+                        data.push((offset(&offset_expr), d.data.to_vec()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (table, elem, data)
+}
+
+#[test]
+fn the_real_runtime_links() {
+    let link = lift_link(RUNTIME_WASM, 0x100_0000).unwrap();
+    assert_eq!(link.guest_base, 0x100_0000);
+    assert!(link.table_base > 0);
+    assert!(link.step_func < link.first_func && link.rflags_func < link.first_func);
+    let err = lift_link(&crate::standin::runtime(true), 0).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Runtime);
+}
+
+#[test]
+fn lifted_functions_land_in_table_0_where_the_map_says() {
+    let fs = image(b"\x7fELF not really".to_vec());
+    let mut config = Vec::new();
+    push_config_record(&mut config, ConfigTag::Entrypoint, b"/bin/prog");
+    let link = plan_link(RUNTIME_WASM, fs.len(), config.len(), HEAP).unwrap();
+    let elfs = [
+        fake_elf(
+            &link,
+            "/bin/prog",
+            vec![entry(0x40_1000, 0), entry(0x40_1010, 1)],
+        ),
+        fake_elf(&link, "bin/prog", vec![entry(0x40_2000, 1)]),
+    ];
+    let lifted = Lifted {
+        link: Some(link),
+        elfs: &elfs,
+    };
+    let core = compose_core_lifted(RUNTIME_WASM, &fs, &config, HEAP, &lifted).unwrap();
+    let plain = crate::compose_core(RUNTIME_WASM, &fs, &config, HEAP).unwrap();
+    let l = core.layout;
+    assert_eq!(l.guest_base, plain.layout.guest_base);
+    assert_eq!((l.map_offset, l.heap_end), (l.map_offset, l.map_offset));
+    assert!(l.map_offset + l.map_len <= plain.layout.heap_end);
+    assert!(l.map_offset >= core.runtime.heap_base);
+
+    let (table, elem, data) = parts(&core.bytes);
+    let (plain_table, _, plain_data) = parts(&plain.bytes);
+    assert_eq!(table.0, plain_table.0 + 4);
+    assert_eq!(table.1, plain_table.1.map(|m| m + 4));
+    assert_eq!(link.table_base as u64, plain_table.0);
+    let f = link.first_func;
+    assert_eq!(elem, (link.table_base, vec![f, f + 1, f + 2, f + 3]));
+    assert_eq!(data.len(), plain_data.len() + 1);
+    let map_bytes = &data.iter().find(|(o, _)| *o == l.map_offset).unwrap().1;
+    assert_eq!(map_bytes.len(), l.map_len as usize);
+    let map = Map::parse(map_bytes).unwrap();
+    let ino = vfs_pack::Image::parse(&fs)
+        .unwrap()
+        .resolve(
+            &vfs_pack::Image::parse(&fs).unwrap().root(),
+            b"/bin/prog",
+            true,
+        )
+        .unwrap()
+        .ino();
+    let got: Vec<_> = map
+        .elfs()
+        .map(|e| {
+            (
+                e.ino,
+                e.bias,
+                (0..e.len()).map(|i| e.entry(i)).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let t = link.table_base;
+    let e = |addr, table| libc_shim::lifted::map::Entry {
+        addr,
+        table,
+        block: 0,
+    };
+    assert_eq!(
+        got,
+        [
+            (ino, 0, vec![e(0x40_1000, t), e(0x40_1010, t + 1)]),
+            (ino, 0, vec![e(0x40_2000, t + 3)]),
+        ]
+    );
+    assert_eq!(libc_shim::lifted::EXIT_CONTINUE, EXIT_CONTINUE);
+    assert_eq!(
+        libc_shim::lifted::EXIT_STOPPED,
+        oci2wasm_lift::link::EXIT_STOPPED
+    );
+}
+
+#[test]
+fn mismatches_are_refused() {
+    let fs = image(Vec::new());
+    let link = plan_link(RUNTIME_WASM, fs.len(), 0, HEAP).unwrap();
+    let compose = |link, elfs: &[LiftedElf]| {
+        compose_core_lifted(RUNTIME_WASM, &fs, &[], HEAP, &Lifted { link, elfs })
+            .err()
+            .map(|e| e.kind())
+    };
+    let good = fake_elf(&link, "/bin/prog", vec![entry(0x1000, 0)]);
+    let moved = Link {
+        guest_base: link.guest_base + 0x10000,
+        ..link
+    };
+    assert_eq!(
+        compose(Some(moved), std::slice::from_ref(&good)),
+        Some(ErrorKind::Encode)
+    );
+    assert_eq!(
+        compose(None, std::slice::from_ref(&good)),
+        Some(ErrorKind::Encode)
+    );
+    let missing = LiftedElf {
+        path: "/bin/nothing".into(),
+        ..good.clone()
+    };
+    assert_eq!(compose(Some(link), &[missing]), Some(ErrorKind::Encode));
+    let bad_func = LiftedElf {
+        entries: vec![entry(0x1000, 2)],
+        ..good
+    };
+    assert_eq!(compose(Some(link), &[bad_func]), Some(ErrorKind::Encode));
+    // A map that would eat the heap.
+    let runtime = crate::module::inspect_runtime(RUNTIME_WASM).unwrap();
+    let mut layout = crate::module::plan(&runtime, HEAP, 0, 0).unwrap();
+    let err = crate::module::place_map(&mut layout, &runtime, HEAP as usize).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge);
+}
