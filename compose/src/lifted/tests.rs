@@ -60,8 +60,12 @@ fn fake_elf(link: &Link, path: &str, entries: Vec<MapEntry>) -> LiftedElf {
 
 /// A packed image with `/bin/prog` holding `data`.
 fn image(data: Vec<u8>) -> Vec<u8> {
+    image_at("/bin/prog", data)
+}
+
+fn image_at(path: &str, data: Vec<u8>) -> Vec<u8> {
     let mut tree = Tree::new();
-    crate::entry::tests::add(&mut tree, "/bin/prog", Node::File(data), 0o755);
+    crate::entry::tests::add(&mut tree, path, Node::File(data), 0o755);
     let mut fs = Vec::new();
     vfs_pack::write(&tree, &mut fs).unwrap();
     fs
@@ -243,4 +247,40 @@ fn mismatches_are_refused() {
     let mut layout = crate::module::plan(&runtime, HEAP, 0, 0).unwrap();
     let err = crate::module::place_map(&mut layout, &runtime, HEAP as usize).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::TooLarge);
+}
+
+/// A manual end-to-end check: `/bin/busybox` of the host with a "lifted" function that steps one
+/// instruction through the runtime at its entry point and at every address listed (hex lines)
+/// in `$OCI2WASM_LIFTED_DEMO_MISSES`, composed into `$OCI2WASM_LIFTED_DEMO_OUT`; run it with
+/// `wasmtime run --env OCI2WASM_STATS=1 OUT echo hi`.
+#[test]
+#[ignore]
+fn demo_component_with_step_functions() {
+    let out = std::env::var("OCI2WASM_LIFTED_DEMO_OUT").expect("OCI2WASM_LIFTED_DEMO_OUT");
+    let exe = std::fs::read("/bin/busybox").unwrap();
+    let entry_point = u64::from_le_bytes(exe[24..32].try_into().unwrap());
+    let mut addrs = vec![entry_point];
+    if let Ok(path) = std::env::var("OCI2WASM_LIFTED_DEMO_MISSES") {
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            addrs.push(u64::from_str_radix(line.trim_start_matches("0x"), 16).unwrap());
+        }
+    }
+    addrs.sort();
+    addrs.dedup();
+    let fs = image_at("/bin/busybox", exe);
+    let mut config = Vec::new();
+    push_config_record(&mut config, ConfigTag::Entrypoint, b"/bin/busybox");
+    let heap = crate::DEFAULT_HEAP_SIZE;
+    let link = plan_link(RUNTIME_WASM, fs.len(), config.len(), heap).unwrap();
+    let elf = fake_elf(
+        &link,
+        "/bin/busybox",
+        addrs.iter().map(|&a| entry(a, 1)).collect(),
+    );
+    let lifted = Lifted {
+        link: Some(link),
+        elfs: &[elf],
+    };
+    let core = compose_core_lifted(RUNTIME_WASM, &fs, &config, heap, &lifted).unwrap();
+    std::fs::write(out, crate::componentize(core.bytes).unwrap()).unwrap();
 }
