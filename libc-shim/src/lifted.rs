@@ -7,8 +7,9 @@
 //! = 0); it returns `EXIT_CONTINUE` with `cpu.rip` saying where to go on, or `EXIT_STOPPED` when
 //! the one-instruction helper [`oci2wasm_step`](wasm) stopped (a syscall, a fault), whose
 //! [`Stop`] it recorded. Otherwise the interpreter runs one instruction at a time while `rip` is
-//! in an active ELF's code (so lifted code is re-entered as soon as it can be) and a few at a
-//! time elsewhere.
+//! in an active ELF's code (so lifted code is re-entered as soon as it can be; after a long
+//! stretch without an entry, a few at a time) and a few at a time elsewhere. Interpreting code
+//! that has lifted code is always correct, only slower.
 //!
 //! An ELF's map is active only while the main executable loaded is exactly the packed inode it
 //! was lifted from, at the bias it was lifted for ([`Executor::program_loaded`]); a change to
@@ -36,6 +37,17 @@ pub const EXIT_STOPPED: i32 = 1;
 
 /// Instructions the interpreter runs at a time outside active lifted code.
 const OUTSIDE_CHUNK: u64 = 32;
+
+/// Instructions interpreted one at a time in active code without reaching an entry, after
+/// which the interpreter runs 1..=[`MAX_CHUNK`] at a time (pseudo-random lengths, so that no
+/// loop keeps its entry between two checks): code that has no lifted entries nearby is
+/// interpreted at nearly full speed, and lifted code is re-entered a little later.
+const STEP_STREAK: u32 = 256;
+const MAX_CHUNK: u32 = 64;
+
+/// Bits of the entry filter: bit `addr % FILTER_BITS` is set for every active entry, so most
+/// addresses without one are rejected by one load (128 KiB).
+const FILTER_BITS: usize = 1 << 20;
 
 /// Calls lifted code: the function at table-0 index `table`, entry block `block`, depth 0, with
 /// `interp` and `mem` reachable by the step helper for the duration of the call.
@@ -94,6 +106,12 @@ pub struct LiftedExecutor<'m, C: CallLifted> {
     active: Vec<Active<'m>>,
     /// Executable pages of the loaded main executable, while a map of it is active.
     code: Vec<(u64, u64)>,
+    /// The entry filter (empty when nothing is active).
+    filter: Vec<u64>,
+    /// Instructions single-stepped in active code since lifted code last ran.
+    streak: u32,
+    /// State of the chunk-length generator.
+    rng: u32,
     /// Lifted-function calls so far.
     pub calls: u64,
     /// `cpu.lifted` when the last run returned.
@@ -121,6 +139,9 @@ impl<'m, C: CallLifted> LiftedExecutor<'m, C> {
             map,
             active: Vec::new(),
             code: Vec::new(),
+            filter: Vec::new(),
+            streak: 0,
+            rng: 1,
             calls: 0,
             lifted: 0,
             misses: stats::Misses::new(track_misses),
@@ -134,10 +155,24 @@ impl<'m, C: CallLifted> LiftedExecutor<'m, C> {
 
     /// The lifted entry at `rip`, if an active ELF has one.
     pub fn lookup(&self, rip: u64) -> Option<Entry> {
+        let bit = rip as usize % FILTER_BITS;
+        if self
+            .filter
+            .get(bit / 64)
+            .is_none_or(|w| w >> (bit % 64) & 1 == 0)
+        {
+            return None;
+        }
         self.active
             .iter()
             .filter(|a| a.span.0 <= rip && rip <= a.span.1)
             .find_map(|a| a.elf.lookup(rip))
+    }
+
+    fn deactivate(&mut self) {
+        self.active.clear();
+        self.code.clear();
+        self.filter = Vec::new();
     }
 
     fn in_code(&self, rip: u64) -> bool {
@@ -161,6 +196,7 @@ impl<C: CallLifted> Executor for LiftedExecutor<'_, C> {
             }
             if let Some(entry) = self.lookup(cpu.rip) {
                 self.calls += 1;
+                self.streak = 0;
                 dispatched = true;
                 match self.caller.call(entry, cpu, &mut self.interp, mem) {
                     Ok(()) => continue,
@@ -172,10 +208,14 @@ impl<C: CallLifted> Executor for LiftedExecutor<'_, C> {
                 self.misses.add(cpu.rip);
             }
             dispatched = false;
-            let chunk = if inside {
+            let chunk = if !inside {
+                OUTSIDE_CHUNK.min(budget - used)
+            } else if self.streak < STEP_STREAK {
+                self.streak += 1;
                 1
             } else {
-                OUTSIDE_CHUNK.min(budget - used)
+                self.rng = self.rng.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                u64::from(1 + (self.rng >> 16) % MAX_CHUNK).min(budget - used)
             };
             match self.interp.run(cpu, mem, chunk) {
                 Exit::BudgetExhausted => {}
@@ -190,14 +230,12 @@ impl<C: CallLifted> Executor for LiftedExecutor<'_, C> {
         self.interp.invalidate(addr, len);
         let end = addr.saturating_add(len);
         if self.code.iter().any(|&(s, e)| addr < e && s < end) {
-            self.active.clear();
-            self.code.clear();
+            self.deactivate();
         }
     }
 
     fn program_loaded(&mut self, exe: &LoadedFile) {
-        self.active.clear();
-        self.code.clear();
+        self.deactivate();
         let Some(ino) = exe.ino else { return };
         for elf in self.map.elfs() {
             if elf.ino == ino
@@ -207,8 +245,16 @@ impl<C: CallLifted> Executor for LiftedExecutor<'_, C> {
                 self.active.push(Active { elf, span });
             }
         }
-        if !self.active.is_empty() {
-            self.code = exe.code.clone();
+        if self.active.is_empty() {
+            return;
+        }
+        self.code = exe.code.clone();
+        self.filter = alloc::vec![0; FILTER_BITS / 64];
+        for a in &self.active {
+            for i in 0..a.elf.len() {
+                let bit = a.elf.entry(i).addr as usize % FILTER_BITS;
+                self.filter[bit / 64] |= 1 << (bit % 64);
+            }
         }
     }
 

@@ -281,6 +281,10 @@ fn demo_component_with_step_functions() {
         link: Some(link),
         elfs: &[elf],
     };
-    let core = compose_core_lifted(RUNTIME_WASM, &fs, &config, heap, &lifted).unwrap();
+    let core = if std::env::var_os("OCI2WASM_LIFTED_DEMO_PLAIN").is_some() {
+        crate::compose_core(RUNTIME_WASM, &fs, &config, heap).unwrap()
+    } else {
+        compose_core_lifted(RUNTIME_WASM, &fs, &config, heap, &lifted).unwrap()
+    };
     std::fs::write(out, crate::componentize(core.bytes).unwrap()).unwrap();
 }
