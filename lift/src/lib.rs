@@ -11,6 +11,7 @@
 //! assert!(info.is_x86_64());
 //! ```
 
+pub mod code;
 pub mod discover;
 pub mod elf;
 pub mod link;
