@@ -46,21 +46,71 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// Compiles [`PROGRAM`] with `musl-gcc -O2 <link>`; returns the binary and a stripped copy.
-fn build(name: &str, link: &str) -> (Vec<u8>, Vec<u8>) {
+/// How a test program is linked.
+#[derive(Clone, Copy, Debug)]
+enum Link {
+    /// `musl-gcc -fno-pie -static`: fixed address, no relocations, absolute jump tables.
+    Static,
+    /// `-fPIE` objects and musl's `rcrt1.o` linked by `ld -static -pie` (Debian's musl-gcc
+    /// turns `-static-pie` into a dynamic PIE).
+    StaticPie,
+    /// `musl-gcc -pie`: a dynamic PIE needing `libc.so`.
+    DynamicPie,
+}
+
+/// Runs `cmd`, failing the test with a clear message if it cannot run or fails.
+fn run(cmd: &mut Command, what: &str) {
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!("cannot run {what} ({e}); install musl-tools and binutils to run these tests")
+    });
+    assert!(status.success(), "{what} failed: {cmd:?}");
+}
+
+/// Where musl keeps one of its startup files or libraries (`musl-gcc -print-file-name` answers
+/// for glibc, so the usual directories are searched).
+fn musl_file(name: &str) -> PathBuf {
+    [
+        "/usr/lib/x86_64-linux-musl",
+        "/usr/lib/musl/lib",
+        "/usr/local/musl/lib",
+    ]
+    .iter()
+    .map(|dir| Path::new(dir).join(name))
+    .find(|p| p.exists())
+    .unwrap_or_else(|| panic!("no musl {name}; install the musl-tools package"))
+}
+
+/// Compiles [`PROGRAM`] with `musl-gcc -O2`; returns the binary and a stripped copy.
+fn build(name: &str, link: Link) -> (Vec<u8>, Vec<u8>) {
     let dir = scratch(name);
     let src = dir.join("prog.c");
     std::fs::write(&src, PROGRAM).unwrap();
     let out = dir.join("prog");
-    let status = Command::new("musl-gcc")
-        .args(["-O2", link, "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .unwrap_or_else(|e| {
-            panic!("cannot run musl-gcc ({e}); install the musl-tools package to run these tests")
-        });
-    assert!(status.success(), "musl-gcc -O2 {link} failed");
+    match link {
+        Link::Static | Link::DynamicPie => {
+            // Fixed-address code uses absolute `jmp [table + rI*8]` tables; PIC relative ones.
+            let flags = match link {
+                Link::Static => ["-fno-pie", "-static"],
+                _ => ["-fPIE", "-pie"],
+            };
+            let mut cc = Command::new("musl-gcc");
+            cc.arg("-O2").args(flags).arg("-o").arg(&out).arg(&src);
+            run(&mut cc, "musl-gcc");
+        }
+        Link::StaticPie => {
+            let obj = dir.join("prog.o");
+            let mut cc = Command::new("musl-gcc");
+            cc.args(["-O2", "-fPIE", "-c", "-o"]).arg(&obj).arg(&src);
+            run(&mut cc, "musl-gcc");
+            let mut ld = Command::new("ld");
+            ld.args(["-static", "-pie", "--no-dynamic-linker", "-z", "text", "-o"])
+                .arg(&out)
+                .args([musl_file("rcrt1.o"), musl_file("crti.o")])
+                .arg(&obj)
+                .args([musl_file("libc.a"), musl_file("crtn.o")]);
+            run(&mut ld, "ld");
+        }
+    }
     let stripped = dir.join("prog.stripped");
     let status = Command::new("strip")
         .arg("-o")
@@ -99,7 +149,7 @@ fn symbol(syms: &[(String, u64, u64)], name: &str) -> (u64, u64) {
 }
 
 /// The common checks, for a binary loaded at `bias`.
-fn check(name: &str, link: &str, bias: u64) {
+fn check(name: &str, link: Link, bias: u64) {
     let (full, stripped) = build(name, link);
     let syms = functions(&full, bias);
     let code = Code::new(&full, bias).unwrap();
@@ -164,21 +214,40 @@ fn check(name: &str, link: &str, bias: u64) {
         sized.len()
     );
     assert!(bare.functions.keys().all(|&a| code.is_code(a)));
+    let starts: std::collections::BTreeSet<u64> = syms.iter().map(|s| s.1).collect();
+    let extra: Vec<_> = bare
+        .functions
+        .iter()
+        .filter(|(a, _)| !starts.contains(a))
+        .collect();
+    println!(
+        "{name}: {} found, {} not symbols: {extra:x?}",
+        bare.functions.len(),
+        extra.len()
+    );
 }
 
 #[test]
 fn static_program() {
-    check("static", "-static", 0);
+    check("static", Link::Static, 0);
 }
 
 #[test]
 fn static_pie_program_at_a_bias() {
-    check("static-pie", "-static-pie", 0x5555_0000_0000);
+    let (full, _) = build("static-pie-kind", Link::StaticPie);
+    let info = crate::elf::analyze(&full).unwrap();
+    assert_eq!(info.linking, crate::elf::Linking::StaticPie);
+    check("static-pie", Link::StaticPie, 0x5555_0000_0000);
+}
+
+#[test]
+fn dynamic_pie_program_at_a_bias() {
+    check("dynamic-pie", Link::DynamicPie, 0x7f00_1234_5000);
 }
 
 #[test]
 fn damaged_files_do_not_panic() {
-    let (full, _) = build("damaged", "-static");
+    let (full, _) = build("damaged", Link::Static);
     for cut in [0, 16, 64, 200, full.len() / 2, full.len() - 1] {
         if let Ok(code) = Code::new(&full[..cut], 0) {
             let _ = discover(&code, &full[..cut]);
