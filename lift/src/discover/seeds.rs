@@ -1,7 +1,7 @@
 //! Where descent starts: function starts the ELF states outright (entry, symbols, init/fini
 //! arrays, `.eh_frame`, relocations), and pointer-shaped data words found by scanning.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gimli::{BaseAddresses, CieOrFde, EhFrame, EhFrameHdr, LittleEndian, Pointer, UnwindSection};
 use goblin::elf::Elf;
@@ -36,6 +36,9 @@ pub(super) struct Relocations {
     words: HashMap<u64, u64>,
     /// `R_X86_64_IRELATIVE` resolver functions.
     resolvers: Vec<u64>,
+    /// Words other relocations overwrite with values not known here (`IRELATIVE` results,
+    /// symbol lookups, TLS offsets): the file's word there is not what the program sees.
+    unknown: HashSet<u64>,
     /// `ET_DYN`: unrelocated words are offsets, not addresses.
     position_independent: bool,
     bias: u64,
@@ -65,7 +68,10 @@ impl Relocations {
                 R_X86_64_RELATIVE => {
                     out.words.insert(at, addend.wrapping_add(bias));
                 }
-                R_X86_64_IRELATIVE => out.resolvers.push(addend.wrapping_add(bias)),
+                R_X86_64_IRELATIVE => {
+                    out.resolvers.push(addend.wrapping_add(bias));
+                    out.unknown.insert(at);
+                }
                 R_X86_64_64 => {
                     let syms = if dynamic_syms {
                         &elf.dynsyms
@@ -75,9 +81,13 @@ impl Relocations {
                     if let Some(s) = syms.get(r.r_sym).filter(|s| s.st_shndx != 0) {
                         let value = s.st_value.wrapping_add(addend).wrapping_add(bias);
                         out.words.insert(at, value);
+                    } else {
+                        out.unknown.insert(at);
                     }
                 }
-                _ => {}
+                _ => {
+                    out.unknown.insert(at);
+                }
             }
         };
         for r in dyn_relocs {
@@ -93,12 +103,13 @@ impl Relocations {
     }
 
     /// The pointer-sized word at `addr` once relocated: the relocation's value, or for a
-    /// fixed-address file the stored word. `None` for an unrelocated word of a PIE (not a pointer).
+    /// fixed-address file the stored word. `None` for an unrelocated word of a PIE (not a
+    /// pointer) and for a word a relocation sets to something not known here.
     pub(super) fn word(&self, code: &Code<'_>, addr: u64) -> Option<u64> {
         if let Some(v) = self.words.get(&addr) {
             return Some(*v);
         }
-        if self.position_independent {
+        if self.position_independent || self.unknown.contains(&addr) {
             return None;
         }
         code.read_u64(addr).map(|w| w.wrapping_add(self.bias))

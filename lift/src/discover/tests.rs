@@ -56,6 +56,8 @@ enum Link {
     StaticPie,
     /// `musl-gcc -pie`: a dynamic PIE needing `libc.so`.
     DynamicPie,
+    /// `gcc -static`: glibc, with IFUNCs and hand-written assembly.
+    GlibcStatic,
 }
 
 /// Runs `cmd`, failing the test with a clear message if it cannot run or fails.
@@ -87,6 +89,11 @@ fn build(name: &str, link: Link) -> (Vec<u8>, Vec<u8>) {
     std::fs::write(&src, PROGRAM).unwrap();
     let out = dir.join("prog");
     match link {
+        Link::GlibcStatic => {
+            let mut cc = Command::new("gcc");
+            cc.args(["-O2", "-static", "-o"]).arg(&out).arg(&src);
+            run(&mut cc, "gcc");
+        }
         Link::Static | Link::DynamicPie => {
             // Fixed-address code uses absolute `jmp [table + rI*8]` tables; PIC relative ones.
             let flags = match link {
@@ -238,6 +245,11 @@ fn static_pie_program_at_a_bias() {
     let info = crate::elf::analyze(&full).unwrap();
     assert_eq!(info.linking, crate::elf::Linking::StaticPie);
     check("static-pie", Link::StaticPie, 0x5555_0000_0000);
+}
+
+#[test]
+fn glibc_static_program() {
+    check("glibc-static", Link::GlibcStatic, 0);
 }
 
 #[test]
