@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Where each piece lands is decided by [`module::plan`] and written into the runtime's exported
-//! `OCI2WASM_LAYOUT` (the contract in `libc_shim::layout`). Before any of that, [`entry::resolve`]
+//! `OCI2WASM_LAYOUT` (the contract in `libc_shim::layout`). Lifted code (from `oci2wasm-lift`)
+//! is appended by [`compose_core_lifted`], with the [`Link`] from [`plan_link`] (see
+//! [`lifted`]). Before any of that, [`entry::resolve`]
 //! checks that the image's entrypoint is an x86-64 program, so an image that cannot run is refused
 //! with a clear message instead of failing at run time.
 //!

@@ -4,13 +4,18 @@
 //! Every runtime section except imports, memory, data count and data is copied byte for byte
 //! (nothing is added that would shift an index); the data section keeps the runtime's own segments
 //! and gains ours after them, the layout last so that it overwrites the runtime's zeroed default.
+//! With lifted code ([`build_with`]), the type, function, table, element and code sections also
+//! gain entries at their ends (see [`crate::lifted`]).
 //!
 //! Linear memory, low to high (see `libc_shim::layout`):
 //!
 //! ```text
-//! 0 ── runtime stack and data ── __heap_base ── heap (heap_size) ── heap_end = fs_offset
+//! 0 ── runtime stack and data ── __heap_base ── heap ── heap_end [── lifted-code map] ── fs_offset
 //!   ── packed filesystem (4 KiB pages) ── run config ── guest_base (64 KiB-aligned) ── guest ...
 //! ```
+//!
+//! `heap_size` reserves `[__heap_base, fs_offset)`; a lifted-code map takes the top of that
+//! reservation ([`place_map`]) so that `guest_base` does not depend on it.
 //!
 //! The memory starts [`GUEST_SLACK_PAGES`] pages past `guest_base` and may grow to 4 GiB: the
 //! runtime grows it as the guest maps memory, and the p1 adapter needs `memory.grow` to work.

@@ -7,6 +7,11 @@
 //! oci2wasm: stats: N instructions, L lifted (P%), I interpreted; top missed: 0x4012a0 x123, ...
 //! ```
 //!
+//! `L` is `cpu.lifted` (what lifted code counted itself) and `I` every instruction the
+//! interpreter ran, including the single steps lifted code asked `oci2wasm_step` for, so lifted
+//! code must not count those in `cpu.lifted`. Misses are counted only while a lifted ELF is
+//! active, at addresses in its code.
+//!
 //! `OCI2WASM_RECORD_MISSES=PATH` writes the distinct missed addresses, one lowercase hex
 //! `0x...` per line in address order, to the guest path `PATH`, which must lie in a host
 //! directory the runner preopened (a mount; the packed image is read-only).
