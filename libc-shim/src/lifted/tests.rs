@@ -194,3 +194,80 @@ fn changed_code_deactivates_and_no_map_means_the_interpreter() {
     plain.program_loaded(&exe(Some(6), 0));
     assert_eq!(plain.active(), 0);
 }
+
+/// `mov eax, 60; mov edi, 7; syscall` (exit 7) at 0x401000 of a static ELF.
+fn exit7_elf() -> Vec<u8> {
+    let mut b = vec![0u8; 0x1000];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4..7].copy_from_slice(&[2, 1, 1]);
+    b[16..18].copy_from_slice(&2u16.to_le_bytes());
+    b[18..20].copy_from_slice(&62u16.to_le_bytes());
+    b[24..32].copy_from_slice(&0x40_1000u64.to_le_bytes());
+    b[32..40].copy_from_slice(&64u64.to_le_bytes());
+    b[54..56].copy_from_slice(&56u16.to_le_bytes());
+    b[56..58].copy_from_slice(&1u16.to_le_bytes());
+    let code = [0xb8, 60, 0, 0, 0, 0xbf, 7, 0, 0, 0, 0x0f, 0x05];
+    let size = 0x1000 + code.len() as u64;
+    b[64..68].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    b[68..72].copy_from_slice(&5u32.to_le_bytes()); // R X
+    b[80..88].copy_from_slice(&0x40_0000u64.to_le_bytes());
+    b[96..104].copy_from_slice(&size.to_le_bytes());
+    b[104..112].copy_from_slice(&size.to_le_bytes());
+    b.extend_from_slice(&code);
+    b
+}
+
+/// Boots `/bin/prog` (the exit-7 program) through `start::main` with a map for its inode at
+/// `bias`; returns (status, lifted calls).
+fn boot_with_map(bias: u64) -> (i32, usize) {
+    use crate::mm::FixedWindow;
+    use crate::platform::testing::TestPlatform;
+    use crate::start::{Space, main};
+    use alloc::boxed::Box;
+    use vfs_pack::tree::{Inode, Meta, Node, Tree};
+    let mut t = Tree::new();
+    let (dir, name) = t
+        .resolve_parent(b"/bin/prog", Some(Meta::root(0o755)), false)
+        .unwrap();
+    let id = t.add(Inode {
+        meta: Meta::root(0o755),
+        node: Node::File(exit7_elf()),
+    });
+    t.link(dir, &name, id);
+    let mut bytes = Vec::new();
+    vfs_pack::write(&t, &mut bytes).unwrap();
+    let image: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    let parsed = vfs_pack::Image::parse(image).unwrap();
+    let ino = parsed
+        .resolve(&parsed.root(), b"/bin/prog", true)
+        .unwrap()
+        .ino();
+    let map = encode(&[ElfMap {
+        ino,
+        bias,
+        entries: vec![Entry {
+            addr: 0x40_1000,
+            table: 9,
+            block: 0,
+        }],
+    }])
+    .unwrap();
+    let mut cfg = Vec::new();
+    crate::layout::push_config_record(&mut cfg, crate::layout::ConfigTag::Entrypoint, b"/bin/prog");
+    let mut p = TestPlatform::default();
+    let mut h = host_mem(64 << 20);
+    let mut x = executor(&map, Script::StepOnce);
+    let space = Space {
+        grow: Box::new(FixedWindow),
+        limit: 64 << 20,
+        reserved: 0,
+    };
+    let status = main(&mut p, image, &cfg, &mut h.mem, space, &mut x);
+    (status, x.caller.calls.len())
+}
+
+#[test]
+fn the_loaded_program_activates_its_map() {
+    assert_eq!(boot_with_map(0), (7, 1));
+    assert_eq!(boot_with_map(0x1000), (7, 0), "another bias");
+}
