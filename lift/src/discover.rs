@@ -22,6 +22,8 @@
 //! println!("{} functions, {} jump tables", found.functions.len(), found.jump_tables.len());
 //! ```
 
+#[cfg(test)]
+mod asm_tests;
 mod descent;
 mod gaps;
 mod jump_table;
