@@ -58,8 +58,18 @@ fn elf(code: &[u8], data: &[u8]) -> Vec<u8> {
     f
 }
 
-/// Four `switch` shapes; returns the ELF and the addresses of the four indirect `jmp`s.
-fn program() -> Result<(Vec<u8>, [u64; 4], Vec<u64>, Vec<u64>), IcedError> {
+/// The assembled test program.
+struct Program {
+    elf: Vec<u8>,
+    /// The four indirect `jmp`s.
+    jmps: [u64; 4],
+    /// The cases of tables A and B.
+    a_targets: Vec<u64>,
+    b_targets: Vec<u64>,
+}
+
+/// Four `switch` shapes.
+fn program() -> Result<Program, IcedError> {
     let mut a = CodeAssembler::new(64)?;
     let mut funcs = [
         a.create_label(),
@@ -139,13 +149,22 @@ fn program() -> Result<(Vec<u8>, [u64; 4], Vec<u64>, Vec<u64>), IcedError> {
     // Table C holds pointers too, but nothing bounds its index.
     data[0x200..0x208].copy_from_slice(&a_targets[0].to_le_bytes());
     let jmp_ips = [ip(&jmps[0])?, ip(&jmps[1])?, ip(&jmps[2])?, ip(&jmps[3])?];
-    let bytes = elf(&result.inner.code_buffer, &data);
-    Ok((bytes, jmp_ips, a_targets, b_targets))
+    Ok(Program {
+        elf: elf(&result.inner.code_buffer, &data),
+        jmps: jmp_ips,
+        a_targets,
+        b_targets,
+    })
 }
 
 #[test]
 fn jump_table_shapes() {
-    let (bytes, jmps, a_targets, b_targets) = program().unwrap();
+    let Program {
+        elf: bytes,
+        jmps,
+        a_targets,
+        b_targets,
+    } = program().unwrap();
     let code = Code::new(&bytes, 0).unwrap();
     let found = discover(&code, &bytes).unwrap();
     assert_eq!(found.jump_tables.get(&jmps[0]), Some(&a_targets));
