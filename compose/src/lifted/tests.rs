@@ -5,7 +5,7 @@
 use libc_shim::cpu::offset;
 use libc_shim::layout::{ConfigTag, push_config_record};
 use libc_shim::lifted::map::Map;
-use oci2wasm_lift::link::{EXIT_CONTINUE, LiftedElf, Link, MapEntry};
+use oci2wasm_lift::link::{EXIT_CONTINUE, LiftedElf, Link, MapEntry, RFLAGS_EXPORT, STEP_EXPORT};
 use vfs_pack::tree::{Node, Tree};
 use wasm_encoder::{Function, Instruction as I, MemArg};
 use wasmparser::{ElementItems, ElementKind, Operator, Parser, Payload};
@@ -287,4 +287,86 @@ fn demo_component_with_step_functions() {
         compose_core_lifted(RUNTIME_WASM, &fs, &config, heap, &lifted).unwrap()
     };
     std::fs::write(out, crate::componentize(core.bytes).unwrap()).unwrap();
+}
+
+/// A minimal runtime with the two exports, a one-slot table, no element or data section and
+/// no `(i32, i32, i32) -> i32` type: the addition must create the type and the element section.
+fn bare_runtime() -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ConstExpr, ExportKind, ExportSection, FunctionSection, GlobalSection,
+        GlobalType, MemorySection, MemoryType, Module, RefType, TableSection, TableType,
+        TypeSection, ValType,
+    };
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32], [ValType::I64]);
+    let mut functions = FunctionSection::new();
+    functions.function(0).function(1);
+    let mut tables = TableSection::new();
+    tables.table(TableType {
+        element_type: RefType::FUNCREF,
+        table64: false,
+        minimum: 1,
+        maximum: Some(1),
+        shared: false,
+    });
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 2,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut globals = GlobalSection::new();
+    let constant = GlobalType {
+        val_type: ValType::I32,
+        mutable: false,
+        shared: false,
+    };
+    globals.global(constant, &ConstExpr::i32_const(1024));
+    globals.global(constant, &ConstExpr::i32_const(2 * 65536));
+    let mut exports = ExportSection::new();
+    exports
+        .export("memory", ExportKind::Memory, 0)
+        .export(STEP_EXPORT, ExportKind::Func, 0)
+        .export(RFLAGS_EXPORT, ExportKind::Func, 1)
+        .export("OCI2WASM_LAYOUT", ExportKind::Global, 0)
+        .export("__heap_base", ExportKind::Global, 1);
+    let mut code = CodeSection::new();
+    let mut step = Function::new([]);
+    step.instruction(&I::I32Const(EXIT_CONTINUE))
+        .instruction(&I::End);
+    let mut rflags = Function::new([]);
+    rflags.instruction(&I::I64Const(2)).instruction(&I::End);
+    code.function(&step).function(&rflags);
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&functions)
+        .section(&tables)
+        .section(&memories)
+        .section(&globals)
+        .section(&exports)
+        .section(&code);
+    module.finish()
+}
+
+#[test]
+fn a_missing_type_and_element_section_are_added() {
+    let runtime = bare_runtime();
+    let fs = image(Vec::new());
+    let link = plan_link(&runtime, fs.len(), 0, HEAP).unwrap();
+    assert_eq!((link.sig_type, link.first_func, link.table_base), (2, 2, 1));
+    assert_eq!((link.step_func, link.rflags_func), (0, 1));
+    let elfs = [fake_elf(&link, "/bin/prog", vec![entry(0x1000, 1)])];
+    let lifted = Lifted {
+        link: Some(link),
+        elfs: &elfs,
+    };
+    let core = compose_core_lifted(&runtime, &fs, &[], HEAP, &lifted).unwrap();
+    let (table, elem, data) = parts(&core.bytes);
+    assert_eq!(table, (3, Some(3)));
+    assert_eq!(elem, (1, vec![2, 3]));
+    assert!(data.iter().any(|(o, _)| *o == core.layout.map_offset));
 }
