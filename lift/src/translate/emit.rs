@@ -1,0 +1,409 @@
+//! The Wasm function emitter: locals, the block-dispatch skeleton, guest registers and memory,
+//! and the ways out of a lifted function (see `link` for the contract).
+//!
+//! Skeleton, for blocks `0..n` in address order:
+//!
+//! ```text
+//! prologue: load the registers the function uses (and the lazy flags if a block reads them)
+//! block $exit
+//!   loop $top
+//!     block $t(n-1) ... block $t0
+//!       br_table $t0 .. $t(n-1) (local $next)   ;; initially the `$entry` parameter
+//!     end  <code of block 0>
+//!     ...
+//!     end  <code of block n-1>
+//!   end
+//!   unreachable
+//! end
+//! epilogue: store modified registers and flags, cpu.rip = $exit_rip, return $exit_code
+//! ```
+//!
+//! A branch to a later block is a `br` to the label that ends right before it; a branch back goes
+//! through `$top` and the `br_table`.
+
+use iced_x86::Register;
+use libc_shim::cpu::offset;
+use wasm_encoder::{BlockType, Function, Instruction as I, MemArg, ValType};
+
+use crate::link::Link;
+
+/// Local indices. Parameters: 0 cpu, 1 entry, 2 depth.
+pub const CPU: u32 = 0;
+pub const ENTRY: u32 = 1;
+pub const DEPTH: u32 = 2;
+/// Sixteen i64 guest registers start here.
+pub const GPR0: u32 = 3;
+/// Lazy flags: result, src1, src2, stored (i64) and op, size (i32).
+pub const F_RES: u32 = 19;
+pub const F_A: u32 = 20;
+pub const F_B: u32 = 21;
+pub const F_STORED: u32 = 22;
+pub const EXIT_RIP: u32 = 23;
+pub const ICNT: u32 = 24;
+/// Scratch i64 locals.
+pub const T0: u32 = 25;
+pub const N_I64_TEMPS: u32 = 6;
+pub const F_OP: u32 = T0 + N_I64_TEMPS;
+pub const F_SIZE: u32 = F_OP + 1;
+pub const NEXT: u32 = F_OP + 2;
+pub const EXIT_CODE: u32 = F_OP + 3;
+/// Scratch i32 locals (addresses).
+pub const A0: u32 = F_OP + 4;
+pub const N_I32_TEMPS: u32 = 3;
+/// Set on the way out through `ret`: flags are dead there (the ABI), so they are not stored.
+pub const NO_FLAGS: u32 = A0 + N_I32_TEMPS;
+
+/// A label on the emitter's control stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    Exit,
+    Top,
+    /// Ends right before block `k`.
+    Before(usize),
+    /// An `if`/`block` the instruction lowering opened.
+    Inner,
+}
+
+pub struct Fx<'a> {
+    pub f: Function,
+    pub link: &'a Link,
+    labels: Vec<Label>,
+    /// Registers (encoding index bits) the function reads and writes.
+    pub used: u16,
+    pub modified: u16,
+}
+
+/// The encoding index (0..16) of a 64-bit general register.
+pub fn gpr_index(r: Register) -> Option<u32> {
+    let full = r.full_register();
+    if full.is_gpr64() {
+        Some(full as u32 - Register::RAX as u32)
+    } else {
+        None
+    }
+}
+
+fn mem(offset: u64, align: u32) -> MemArg {
+    MemArg {
+        offset,
+        align,
+        memory_index: 0,
+    }
+}
+
+impl<'a> Fx<'a> {
+    pub fn new(link: &'a Link, used: u16, modified: u16) -> Fx<'a> {
+        let locals = [
+            (16 + 4 + 2 + N_I64_TEMPS, ValType::I64),
+            (5 + N_I32_TEMPS, ValType::I32),
+        ];
+        Fx {
+            f: Function::new(locals),
+            link,
+            labels: Vec::new(),
+            used,
+            modified,
+        }
+    }
+
+    #[inline]
+    pub fn i(&mut self, ins: I<'_>) -> &mut Self {
+        self.f.instruction(&ins);
+        self
+    }
+
+    pub fn push_label(&mut self, l: Label, bt: BlockType, is_loop: bool) {
+        self.labels.push(l);
+        if is_loop {
+            self.i(I::Loop(bt));
+        } else {
+            self.i(I::Block(bt));
+        }
+    }
+
+    /// Opens an `if` (condition on the stack).
+    pub fn if_(&mut self) {
+        self.labels.push(Label::Inner);
+        self.i(I::If(BlockType::Empty));
+    }
+
+    /// Closes the innermost label.
+    pub fn end(&mut self) {
+        self.labels.pop();
+        self.i(I::End);
+    }
+
+    /// The `br` depth of `l`.
+    pub fn depth(&self, l: Label) -> u32 {
+        let pos = self
+            .labels
+            .iter()
+            .rposition(|&x| x == l)
+            .expect("branch to an open label");
+        (self.labels.len() - 1 - pos) as u32
+    }
+
+    pub fn br(&mut self, l: Label) {
+        let d = self.depth(l);
+        self.i(I::Br(d));
+    }
+
+    // ---- the CPU state ----
+
+    pub fn cpu_load64(&mut self, off: usize) {
+        self.i(I::LocalGet(CPU)).i(I::I64Load(mem(off as u64, 3)));
+    }
+
+    /// Stores the i64 that `value` pushes at `cpu + off`.
+    pub fn cpu_store64(&mut self, off: usize, value: impl FnOnce(&mut Self)) {
+        self.i(I::LocalGet(CPU));
+        value(self);
+        self.i(I::I64Store(mem(off as u64, 3)));
+    }
+
+    pub fn load_gprs(&mut self, set: u16) {
+        for r in 0..16u32 {
+            if set & (1 << r) != 0 {
+                self.cpu_load64(offset::GPR + 8 * r as usize);
+                self.i(I::LocalSet(GPR0 + r));
+            }
+        }
+    }
+
+    pub fn store_gprs(&mut self, set: u16) {
+        for r in 0..16u32 {
+            if set & (1 << r) != 0 {
+                self.cpu_store64(offset::GPR + 8 * r as usize, |fx| {
+                    fx.i(I::LocalGet(GPR0 + r));
+                });
+            }
+        }
+    }
+
+    /// Writes the lazy-flag locals to `cpu.flags`.
+    pub fn store_flags(&mut self) {
+        for (off, l) in [
+            (offset::FLAGS_RESULT, F_RES),
+            (offset::FLAGS_SRC1, F_A),
+            (offset::FLAGS_SRC2, F_B),
+            (offset::FLAGS_STORED, F_STORED),
+        ] {
+            self.cpu_store64(off, |fx| {
+                fx.i(I::LocalGet(l));
+            });
+        }
+        for (off, l) in [(offset::FLAGS_OP, F_OP), (offset::FLAGS_SIZE, F_SIZE)] {
+            self.i(I::LocalGet(CPU))
+                .i(I::LocalGet(l))
+                .i(I::I32Store(mem(off as u64, 2)));
+        }
+    }
+
+    pub fn load_flags(&mut self) {
+        for (off, l) in [
+            (offset::FLAGS_RESULT, F_RES),
+            (offset::FLAGS_SRC1, F_A),
+            (offset::FLAGS_SRC2, F_B),
+            (offset::FLAGS_STORED, F_STORED),
+        ] {
+            self.cpu_load64(off);
+            self.i(I::LocalSet(l));
+        }
+        for (off, l) in [(offset::FLAGS_OP, F_OP), (offset::FLAGS_SIZE, F_SIZE)] {
+            self.i(I::LocalGet(CPU))
+                .i(I::I32Load(mem(off as u64, 2)))
+                .i(I::LocalSet(l));
+        }
+    }
+
+    /// Adds the instruction counter to `cpu.lifted` and clears it.
+    pub fn flush_count(&mut self) {
+        self.cpu_store64(offset::LIFTED, |fx| {
+            fx.cpu_load64(offset::LIFTED);
+            fx.i(I::LocalGet(ICNT)).i(I::I64Add);
+        });
+        self.i(I::I64Const(0)).i(I::LocalSet(ICNT));
+    }
+
+    // ---- leaving ----
+
+    /// Leaves through the epilogue with `cpu.rip` = the i64 on the stack.
+    pub fn exit_dynamic(&mut self, code: i32) {
+        self.i(I::LocalSet(EXIT_RIP));
+        if code != crate::link::EXIT_CONTINUE {
+            self.i(I::I32Const(code)).i(I::LocalSet(EXIT_CODE));
+        }
+        self.br(Label::Exit);
+    }
+
+    /// Leaves with [`crate::link::EXIT_CONTINUE`] (the initial `$exit_code`, which only the
+    /// stopped path changes, and that path always leaves).
+    pub fn exit_to(&mut self, rip: u64) {
+        self.i(I::I64Const(rip as i64)).i(I::LocalSet(EXIT_RIP));
+        self.br(Label::Exit);
+    }
+
+    /// The epilogue after the `$exit` block.
+    pub fn epilogue(&mut self) {
+        self.store_gprs(self.modified);
+        self.i(I::LocalGet(NO_FLAGS)).i(I::I32Eqz);
+        self.if_();
+        self.store_flags();
+        self.end();
+        self.cpu_store64(offset::RIP, |fx| {
+            fx.i(I::LocalGet(EXIT_RIP));
+        });
+        self.flush_count();
+        self.i(I::LocalGet(EXIT_CODE));
+    }
+
+    // ---- guest memory ----
+
+    /// Converts the i64 guest address on the stack to the i32 operand of a load or store.
+    pub fn addr32(&mut self) {
+        self.i(I::I32WrapI64);
+    }
+
+    /// Loads `size` bytes, zero-extended to i64, from the i32 address on the stack.
+    pub fn load(&mut self, size: u32) {
+        let m = mem(u64::from(self.link.guest_base), 0);
+        self.i(match size {
+            1 => I::I64Load8U(m),
+            2 => I::I64Load16U(m),
+            4 => I::I64Load32U(m),
+            _ => I::I64Load(m),
+        });
+    }
+
+    /// Stores the low `size` bytes of the i64 on the stack at the i32 address below it.
+    pub fn store(&mut self, size: u32) {
+        let m = mem(u64::from(self.link.guest_base), 0);
+        self.i(match size {
+            1 => I::I64Store8(m),
+            2 => I::I64Store16(m),
+            4 => I::I64Store32(m),
+            _ => I::I64Store(m),
+        });
+    }
+
+    // ---- registers ----
+
+    /// Pushes register `r` zero-extended to i64.
+    pub fn get_reg(&mut self, r: Register) {
+        let idx = gpr_index(r).expect("a general register");
+        self.i(I::LocalGet(GPR0 + idx));
+        match r.size() {
+            8 => {}
+            4 => {
+                self.i(I::I32WrapI64).i(I::I64ExtendI32U);
+            }
+            2 => {
+                self.i(I::I64Const(0xffff)).i(I::I64And);
+            }
+            _ if is_high8(r) => {
+                self.i(I::I64Const(8))
+                    .i(I::I64ShrU)
+                    .i(I::I64Const(0xff))
+                    .i(I::I64And);
+            }
+            _ => {
+                self.i(I::I64Const(0xff)).i(I::I64And);
+            }
+        }
+    }
+
+    /// Writes the i64 on the stack to register `r` with x86 rules: 32-bit writes zero-extend,
+    /// 8- and 16-bit writes keep the other bits. Uses `T0 + 5` as scratch.
+    pub fn set_reg(&mut self, r: Register) {
+        let idx = gpr_index(r).expect("a general register");
+        let l = GPR0 + idx;
+        let (mask, shift): (u64, i64) = match r.size() {
+            8 => {
+                self.i(I::LocalSet(l));
+                return;
+            }
+            4 => {
+                self.i(I::I32WrapI64).i(I::I64ExtendI32U).i(I::LocalSet(l));
+                return;
+            }
+            2 => (0xffff, 0),
+            _ if is_high8(r) => (0xff00, 8),
+            _ => (0xff, 0),
+        };
+        let tmp = T0 + N_I64_TEMPS - 1;
+        if shift != 0 {
+            self.i(I::I64Const(shift)).i(I::I64Shl);
+        }
+        self.i(I::I64Const(mask as i64))
+            .i(I::I64And)
+            .i(I::LocalSet(tmp))
+            .i(I::LocalGet(l))
+            .i(I::I64Const(!mask as i64))
+            .i(I::I64And)
+            .i(I::LocalGet(tmp))
+            .i(I::I64Or)
+            .i(I::LocalSet(l));
+    }
+
+    /// Pushes `rsp - 8`, stores it to rsp; the caller then stores a value at the new rsp.
+    pub fn push_value(&mut self, value: impl FnOnce(&mut Self)) {
+        let rsp = GPR0 + 4;
+        let a = A0 + N_I32_TEMPS - 1;
+        let v = T0 + N_I64_TEMPS - 2;
+        value(self);
+        self.i(I::LocalSet(v));
+        self.i(I::LocalGet(rsp))
+            .i(I::I64Const(8))
+            .i(I::I64Sub)
+            .i(I::LocalTee(rsp))
+            .i(I::I32WrapI64)
+            .i(I::LocalSet(a));
+        self.i(I::LocalGet(a)).i(I::LocalGet(v));
+        self.store(8);
+    }
+
+    /// Pushes the value popped from the guest stack.
+    pub fn pop_value(&mut self, extra: u64) {
+        let rsp = GPR0 + 4;
+        self.i(I::LocalGet(rsp)).i(I::I32WrapI64);
+        self.load(8);
+        self.i(I::LocalGet(rsp))
+            .i(I::I64Const(8 + extra as i64))
+            .i(I::I64Add)
+            .i(I::LocalSet(rsp));
+    }
+
+    /// Masks the i64 on the stack to `size` bytes.
+    pub fn mask(&mut self, size: u32) {
+        match size {
+            8 => {}
+            4 => {
+                self.i(I::I32WrapI64).i(I::I64ExtendI32U);
+            }
+            _ => {
+                self.i(I::I64Const(((1u64 << (size * 8)) - 1) as i64))
+                    .i(I::I64And);
+            }
+        }
+    }
+
+    /// Sign-extends the low `size` bytes of the i64 on the stack.
+    pub fn sext(&mut self, size: u32) {
+        match size {
+            1 => {
+                self.i(I::I64Extend8S);
+            }
+            2 => {
+                self.i(I::I64Extend16S);
+            }
+            4 => {
+                self.i(I::I64Extend32S);
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn is_high8(r: Register) -> bool {
+    matches!(r, Register::AH | Register::CH | Register::DH | Register::BH)
+}

@@ -1,0 +1,209 @@
+//! Lifted versus interpreted, from the same state: registers and memory must agree (flags
+//! through setcc/pushf).
+
+use iced_x86::code_asm::*;
+
+use iced_x86::BlockEncoderOptions;
+use std::collections::BTreeMap;
+
+use super::testing::{CODE, assemble, check_same, check_same_tables, start_state};
+
+#[test]
+fn loop_with_flags() {
+    let code = assemble(&|a| {
+        let mut top = a.create_label();
+        a.xor(eax, eax)?;
+        a.mov(ecx, 100)?;
+        a.set_label(&mut top)?;
+        a.add(eax, ecx)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.ret()
+    });
+    let c = check_same(&code, &[CODE], &start_state(&[]));
+    assert_eq!(c.interpreted, 0);
+}
+
+#[test]
+fn recursive_fib_uses_wasm_calls() {
+    let code = assemble(&|a| {
+        let mut fib = a.create_label();
+        let mut small = a.create_label();
+        a.set_label(&mut fib)?;
+        a.cmp(edi, 1)?;
+        a.jle(small)?;
+        a.push(rbx)?;
+        a.push(rbp)?;
+        a.mov(ebx, edi)?;
+        a.lea(edi, ptr(rdi - 1))?;
+        a.call(fib)?;
+        a.mov(ebp, eax)?;
+        a.lea(edi, ptr(rbx - 2))?;
+        a.call(fib)?;
+        a.add(eax, ebp)?;
+        a.pop(rbp)?;
+        a.pop(rbx)?;
+        a.ret()?;
+        a.set_label(&mut small)?;
+        a.mov(eax, edi)?;
+        a.ret()
+    });
+    let c = check_same(&code, &[CODE], &start_state(&[(7, 15)]));
+    assert_eq!(c.interpreted, 0);
+    assert_eq!(c.lifted_calls, 1, "one entry, every call inside Wasm");
+}
+
+#[test]
+fn every_condition_after_cmp_sub_add_and_logic() {
+    let values: [u64; 7] = [
+        0,
+        1,
+        0x7f,
+        0x80,
+        0xffff_ffff,
+        0x8000_0000_0000_0000,
+        u64::MAX,
+    ];
+    for &x in &values {
+        for &y in &values {
+            let code = assemble(&|a| {
+                for (i, op) in [
+                    "cmp", "sub", "add", "and", "test", "inc", "dec", "neg", "or",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    a.mov(rax, rdi)?;
+                    match *op {
+                        "cmp" => a.cmp(eax, esi)?,
+                        "sub" => a.sub(rax, rsi)?,
+                        "add" => a.add(al, sil)?,
+                        "and" => a.and(ax, si)?,
+                        "test" => a.test(rax, rsi)?,
+                        "inc" => a.inc(eax)?,
+                        "dec" => a.dec(rax)?,
+                        "neg" => a.neg(al)?,
+                        _ => a.or(eax, esi)?,
+                    }
+                    let m = qword_ptr(0x600000 + 0x100 * i as u64);
+                    a.sete(byte_ptr(0x600000 + 0x100 * i as u64))?;
+                    a.setb(byte_ptr(0x600001 + 0x100 * i as u64))?;
+                    a.setbe(byte_ptr(0x600002 + 0x100 * i as u64))?;
+                    a.setl(byte_ptr(0x600003 + 0x100 * i as u64))?;
+                    a.setle(byte_ptr(0x600004 + 0x100 * i as u64))?;
+                    a.sets(byte_ptr(0x600005 + 0x100 * i as u64))?;
+                    a.seto(byte_ptr(0x600006 + 0x100 * i as u64))?;
+                    a.setp(byte_ptr(0x600007 + 0x100 * i as u64))?;
+                    a.setg(byte_ptr(0x600008 + 0x100 * i as u64))?;
+                    a.seta(byte_ptr(0x600009 + 0x100 * i as u64))?;
+                    a.cmovge(rbx, rax)?;
+                    a.cmovo(ecx, eax)?;
+                    a.mov(m + 0x10, rax)?;
+                }
+                a.ret()
+            });
+            check_same(
+                &code,
+                &[CODE],
+                &start_state(&[(7, x), (6, y), (3, 5), (1, 9)]),
+            );
+        }
+    }
+}
+
+#[test]
+fn partial_registers_shifts_and_extensions() {
+    let code = assemble(&|a| {
+        a.mov(rax, 0x1122_3344_5566_7788u64)?;
+        a.mov(ah, 0x99)?;
+        a.mov(bx, ax)?;
+        a.movsx(ecx, ah)?;
+        a.movzx(edx, bx)?;
+        a.movsxd(r8, eax)?;
+        a.shl(rax, 5)?;
+        a.sar(r8d, 3)?;
+        a.shr(rcx, cl)?;
+        a.imul_3(r9, rcx, 12345)?;
+        a.imul_2(r9d, edx)?;
+        a.cdqe()?;
+        a.cqo()?;
+        a.xchg(r10, rax)?;
+        a.lea(r11, ptr(r10 + r9 * 4 + 0x10))?;
+        a.lea(r12d, ptr(r10 + r9 * 8 - 7))?;
+        a.push(r11)?;
+        a.push(0x1234)?;
+        a.pop(r13)?;
+        a.pop(r14)?;
+        a.not(r14)?;
+        a.rol(r14, 13)?;
+        a.ret()
+    });
+    check_same(&code, &[CODE], &start_state(&[]));
+}
+
+#[test]
+fn helpers_for_division_bits_and_sse() {
+    let code = assemble(&|a| {
+        a.mov(eax, 1000)?;
+        a.xor(edx, edx)?;
+        a.mov(ecx, 7)?;
+        a.div(ecx)?;
+        a.bsf(r8, rax)?;
+        a.movq(xmm0, rax)?;
+        a.paddq(xmm0, xmm0)?;
+        a.movq(rbx, xmm0)?;
+        a.adc(rbx, 3)?;
+        a.bt(rbx, 2)?;
+        a.setc(sil)?;
+        a.ret()
+    });
+    check_same(&code, &[CODE], &start_state(&[]));
+}
+
+#[test]
+fn jump_table_and_memory_operands() {
+    // A switch through a table of 8-byte entries the code fills in first.
+    let mut a = CodeAssembler::new(64).unwrap();
+    let mut done = a.create_label();
+    let mut jmp = a.create_label();
+    let mut cases: Vec<CodeLabel> = (0..4).map(|_| a.create_label()).collect();
+    let mut top = a.create_label();
+    for (i, c) in cases.iter().enumerate() {
+        a.lea(rsi, ptr(*c)).unwrap();
+        a.mov(qword_ptr(0x600100 + 8 * i as u64), rsi).unwrap();
+    }
+    a.xor(eax, eax).unwrap();
+    a.mov(ecx, 0).unwrap();
+    a.set_label(&mut top).unwrap();
+    a.mov(edx, ecx).unwrap();
+    a.and(edx, 3).unwrap();
+    a.set_label(&mut jmp).unwrap();
+    a.jmp(qword_ptr(0x600100 + rdx * 8)).unwrap();
+    for (i, c) in cases.iter_mut().enumerate() {
+        a.set_label(c).unwrap();
+        a.add(eax, (i as i32 + 1) * 3).unwrap();
+        a.jmp(done).unwrap();
+    }
+    a.set_label(&mut done).unwrap();
+    a.inc(ecx).unwrap();
+    a.cmp(ecx, 40).unwrap();
+    a.jb(top).unwrap();
+    a.mov(dword_ptr(0x600000), eax).unwrap();
+    a.add(dword_ptr(0x600000), 5).unwrap();
+    a.ret().unwrap();
+    let r = a
+        .assemble_options(CODE, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+        .unwrap();
+    let code = r.inner.code_buffer.clone();
+    let targets: Vec<u64> = cases.iter().map(|c| r.label_ip(c).unwrap()).collect();
+    let tables = BTreeMap::from([(r.label_ip(&jmp).unwrap(), targets)]);
+    let without = check_same(&code, &[CODE], &start_state(&[]));
+    let with = check_same_tables(&code, &[CODE], tables, &start_state(&[]));
+    assert_eq!(
+        with.interpreted, 0,
+        "the table keeps the switch inside Wasm: {with:?}"
+    );
+    assert_eq!(with.lifted_calls, 1, "{with:?}");
+    // Without the table the cases are unknown code: the runtime interprets them.
+    assert!(without.interpreted > 0, "{without:?}");
+}
