@@ -271,7 +271,9 @@ pub(super) fn data_pointers(
     out: &mut Vec<u64>,
 ) {
     for seg in code.segments().iter().filter(|s| !s.executable) {
-        let mut addr = seg.start.next_multiple_of(8);
+        let Some(mut addr) = seg.start.checked_next_multiple_of(8) else {
+            continue;
+        };
         while addr.saturating_add(8) <= seg.end() {
             let here = addr;
             addr += 8;

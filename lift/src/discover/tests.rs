@@ -318,6 +318,21 @@ fn busybox_statistics() {
         *by_confidence.entry(f.confidence).or_insert(0) += 1;
     }
     println!("by confidence: {by_confidence:?}");
+    let parsed = Elf::parse(&elf).unwrap();
+    let regions = seeds::eh_frame(&code, &parsed, &elf, &mut Vec::new());
+    let inside = |a: u64| {
+        regions
+            .range(..a)
+            .next_back()
+            .is_some_and(|(_, &end)| a < end)
+    };
+    let mut interior = std::collections::BTreeMap::new();
+    for (addr, f) in &found.functions {
+        if inside(*addr) {
+            *interior.entry(f.confidence).or_insert(0) += 1;
+        }
+    }
+    println!("functions strictly inside another FDE's range (labels?): {interior:?}");
     let entries: usize = found.jump_tables.values().map(Vec::len).sum();
     println!(
         "jump tables: {} ({entries} targets)",
