@@ -265,6 +265,10 @@ fn damaged_files_do_not_panic() {
             let _ = discover(&code, &full[..cut]);
         }
     }
+    assert!(matches!(
+        Code::new(&full, u64::MAX - 0x1000),
+        Err(DiscoverError::AddressOverflow { .. })
+    ));
     // Scribble over code and data with a fixed pseudo-random sequence.
     let mut bytes = full.clone();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
