@@ -293,7 +293,7 @@ impl<'a> Addition<'a> {
             if i == 0 {
                 let n = u64::from(self.count());
                 table.ty.initial += n;
-                table.ty.maximum = table.ty.maximum.map(|m| m.max(table.ty.initial - n) + n);
+                table.ty.maximum = table.ty.maximum.map(|m| m + n);
             }
             wasm_encoder::reencode::utils::parse_table(
                 &mut RoundtripReencoder,

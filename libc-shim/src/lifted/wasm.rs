@@ -50,6 +50,9 @@ impl CallLifted for WasmTable {
         interp: &mut Interp,
         mem: &mut GuestMem,
     ) -> Result<(), Stop> {
+        if entry.table == 0 {
+            return Err(Stop::InvalidOpcode);
+        }
         // SAFETY: single-threaded, and no reference into the slot is live: `oci2wasm_step`
         // only runs during the call below.
         unsafe {
@@ -58,9 +61,6 @@ impl CallLifted for WasmTable {
                 mem,
                 stop: None,
             };
-        }
-        if entry.table == 0 {
-            return Err(Stop::InvalidOpcode);
         }
         // SAFETY: on wasm32 a function pointer is a table-0 index. `compose` put a function of
         // type (i32, i32, i32) -> i32, which is how this signature lowers, at every index the
