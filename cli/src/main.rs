@@ -6,6 +6,7 @@
 
 mod commands;
 mod image_args;
+mod lifting;
 mod output;
 
 use std::process::ExitCode;

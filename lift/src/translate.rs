@@ -23,6 +23,7 @@ mod dataflow;
 mod emit;
 mod flags;
 mod insn;
+mod insn_bits;
 mod regs;
 #[cfg(test)]
 mod testing;
@@ -126,11 +127,26 @@ pub fn lift_elf(
     link: &Link,
     first: u32,
 ) -> Result<LiftedElf, crate::discover::DiscoverError> {
+    lift_elf_with(path, bytes, bias, link, first, &BTreeSet::new())
+}
+
+/// [`lift_elf`] with `extra` code addresses (from a profile of interpreted targets) lifted as
+/// function entries too; those outside the ELF's code are ignored.
+pub fn lift_elf_with(
+    path: &str,
+    bytes: &[u8],
+    bias: u64,
+    link: &Link,
+    first: u32,
+    extra: &BTreeSet<u64>,
+) -> Result<LiftedElf, crate::discover::DiscoverError> {
     let code = crate::code::Code::new(bytes, bias)?;
     let found = crate::discover::discover(&code, bytes)?;
+    let mut functions: BTreeSet<u64> = found.functions.keys().copied().collect();
+    functions.extend(extra.iter().copied().filter(|&a| code.is_code(a)));
     let plan = Plan {
         code: &code,
-        functions: found.functions.keys().copied().collect(),
+        functions,
         jump_tables: found.jump_tables.clone(),
     };
     let (funcs, entries, report) = translate(&plan, link, first);

@@ -20,6 +20,7 @@ use oci2wasm_fetch::spec::ImageConfiguration;
 use vfs_pack::tree::Tree;
 
 use crate::image_args::{ConfigOverrides, ImageArgs};
+use crate::lifting::LiftArgs;
 use crate::output::human_bytes;
 
 /// Convert a Linux x86-64 container image into a WebAssembly component.
@@ -46,6 +47,9 @@ pub struct Args {
 
     #[command(flatten)]
     overrides: ConfigOverrides,
+
+    #[command(flatten)]
+    lift: LiftArgs,
 
     /// Directory to write NAME.wasm and topology.json into (created if missing).
     #[arg(short, long, value_name = "OUT")]
@@ -173,7 +177,9 @@ pub fn run(args: Args) -> Result<()> {
         component,
         run_config,
         entry,
-    } = compose_image(&config, rootfs, &runtime, heap_size, &context, &say)?;
+    } = compose_image(
+        &config, rootfs, &runtime, heap_size, &args.lift, &context, &say,
+    )?;
 
     let file = format!("{name}.wasm");
     let topology = Topology::new(
@@ -220,6 +226,7 @@ pub fn compose_image(
     rootfs: Tree,
     runtime: &[u8],
     heap_size: u32,
+    lift: &LiftArgs,
     context: &dyn Fn() -> String,
     say: &dyn Fn(String),
 ) -> Result<Composed> {
@@ -240,7 +247,6 @@ pub fn compose_image(
     let step = Instant::now();
     let mut fs = Vec::new();
     let stats = vfs_pack::write(&rootfs, &mut fs).with_context(context)?;
-    drop(rootfs);
     say(format!(
         "packed {} inodes, {} of files into a {} filesystem image ({:.1} s)",
         stats.inodes,
@@ -248,10 +254,34 @@ pub fn compose_image(
         human_bytes(fs.len() as u64),
         step.elapsed().as_secs_f64()
     ));
+    let config_bytes = run_config.encode();
     let step = Instant::now();
-    let core = oci2wasm_compose::compose_core(runtime, &fs, &run_config.encode(), heap_size)
+    let link = oci2wasm_compose::plan_link(runtime, fs.len(), config_bytes.len(), heap_size)
         .with_context(context)?;
+    let lifted =
+        crate::lifting::lift(&rootfs, &entry.elf_path, lift, &link, say).with_context(context)?;
+    drop(rootfs);
+    if !lifted.is_empty() {
+        say(format!(
+            "lifted {} program(s) ({:.1} s)",
+            lifted.len(),
+            step.elapsed().as_secs_f64()
+        ));
+    }
+    let step = Instant::now();
+    let core = oci2wasm_compose::compose_core_lifted(
+        runtime,
+        &fs,
+        &config_bytes,
+        heap_size,
+        &oci2wasm_compose::Lifted {
+            link: Some(link),
+            elfs: &lifted,
+        },
+    )
+    .with_context(context)?;
     drop(fs);
+    drop(lifted);
     let (core_size, guest_base) = (core.bytes.len(), core.layout.guest_base);
     let component = oci2wasm_compose::componentize(core.bytes).with_context(context)?;
     say(format!(

@@ -48,6 +48,9 @@ pub struct Args {
     #[command(flatten)]
     image: ImageArgs,
 
+    #[command(flatten)]
+    lift: crate::lifting::LiftArgs,
+
     /// Run this program instead of the image's Entrypoint (the image's Cmd is dropped too).
     #[arg(long, value_name = "PATH")]
     entrypoint: Option<String>,
@@ -232,6 +235,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 image.rootfs,
                 oci2wasm_compose::RUNTIME_WASM,
                 oci2wasm_compose::DEFAULT_HEAP_SIZE,
+                &args.lift,
                 &context,
                 &|_| {},
             )?;

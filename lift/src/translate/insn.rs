@@ -115,7 +115,7 @@ impl Fx<'_> {
     /// Computes the memory operand's address into `A0` if the instruction has one. An address
     /// below [`LOW_LIMIT`] (a null pointer, give or take a field offset) leaves to the runtime
     /// before anything changed, so the interpreter raises the SIGSEGV the guest would get.
-    fn ea_prepare(&mut self, ins: &Instruction) {
+    pub(super) fn ea_prepare(&mut self, ins: &Instruction) {
         if (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory) {
             self.ea(ins, true);
             self.addr32();
@@ -136,7 +136,7 @@ impl Fx<'_> {
     }
 
     /// Pushes operand `i`, zero-extended from `size` bytes (immediates are masked to it).
-    fn read(&mut self, ins: &Instruction, i: u32, size: u32) {
+    pub(super) fn read(&mut self, ins: &Instruction, i: u32, size: u32) {
         match ins.op_kind(i) {
             OpKind::Register => self.get_reg(ins.op_register(i)),
             OpKind::Memory => {
@@ -151,7 +151,7 @@ impl Fx<'_> {
     }
 
     /// Writes the i64 in local `v` to operand `i` (register or memory) of `size` bytes.
-    fn write(&mut self, ins: &Instruction, i: u32, size: u32, v: u32) {
+    pub(super) fn write(&mut self, ins: &Instruction, i: u32, size: u32, v: u32) {
         match ins.op_kind(i) {
             OpKind::Register => {
                 self.i(I::LocalGet(v));
@@ -426,7 +426,7 @@ impl Fx<'_> {
                 self.i(I::I64Const(bits)).i(I::I64ShrS);
                 self.set_reg(to);
             }
-            _ => return false,
+            _ => return self.lower_bits(ins, at, st, size),
         }
         true
     }

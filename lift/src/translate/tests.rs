@@ -207,3 +207,58 @@ fn jump_table_and_memory_operands() {
     // Without the table the cases are unknown code: the runtime interprets them.
     assert!(without.interpreted > 0, "{without:?}");
 }
+
+#[test]
+fn shifts_with_flags_rotates_scans_carries_and_exchanges() {
+    for &(x, y) in &[
+        (0u64, 0u64),
+        (1, 3),
+        (0x8000_0001, 0xffff_ffff),
+        (u64::MAX, 1),
+        (0x1234_5678_9abc_def0, 0x10),
+    ] {
+        let code = assemble(&|a| {
+            a.mov(rax, rdi)?;
+            a.shl(eax, 1)?;
+            a.setc(byte_ptr(0x600000))?;
+            a.seto(byte_ptr(0x600001))?;
+            a.sete(byte_ptr(0x600002))?;
+            a.mov(rbx, rdi)?;
+            a.shr(rbx, 7)?;
+            a.setc(byte_ptr(0x600003))?;
+            a.sets(byte_ptr(0x600004))?;
+            a.mov(rcx, rdi)?;
+            a.sar(cl, 1)?;
+            a.seto(byte_ptr(0x600005))?;
+            a.setc(byte_ptr(0x600006))?;
+            a.mov(rdx, rdi)?;
+            a.rol(edx, 9)?;
+            a.ror(rdx, 3)?;
+            a.tzcnt(r8, rsi)?;
+            a.lzcnt(r9d, esi)?;
+            a.popcnt(r10, rdi)?;
+            a.mov(r11, 77u64)?;
+            a.bsf(r11, rsi)?;
+            a.mov(r12d, 55)?;
+            a.bsr(r12d, edi)?;
+            a.mov(r13, rdi)?;
+            a.add(r13, rsi)?;
+            a.adc(r13, rdi)?;
+            a.sbb(r13d, esi)?;
+            a.setc(byte_ptr(0x600007))?;
+            a.setl(byte_ptr(0x600008))?;
+            a.mov(qword_ptr(0x600010), rsi)?;
+            a.xchg(qword_ptr(0x600010), r13)?;
+            a.xadd(qword_ptr(0x600010), r13)?;
+            a.sets(byte_ptr(0x600009))?;
+            a.mov(rax, rsi)?;
+            a.cmpxchg(qword_ptr(0x600010), rdi)?;
+            a.sete(byte_ptr(0x60000a))?;
+            a.mov(eax, 5)?;
+            a.cmpxchg(dword_ptr(0x600010), esi)?;
+            a.setb(byte_ptr(0x60000b))?;
+            a.ret()
+        });
+        check_same(&code, &[CODE], &start_state(&[(7, x), (6, y)]));
+    }
+}
