@@ -24,6 +24,7 @@ mod emit;
 mod flags;
 mod insn;
 mod insn_bits;
+mod insn_sse;
 mod regs;
 #[cfg(test)]
 mod testing;

@@ -166,6 +166,11 @@ impl Fx<'_> {
 
     /// Lowers a non-control-flow instruction inline if it can; false (nothing emitted) if not.
     pub fn lower_inline_checked(&mut self, ins: &Instruction, at: &At, st: &mut State) -> bool {
+        let xmm = (0..ins.op_count())
+            .any(|i| ins.op_kind(i) == OpKind::Register && ins.op_register(i).is_xmm());
+        if xmm {
+            return self.lower_sse(ins);
+        }
         gpr_operands(ins) && self.lower_inline(ins, at, st)
     }
 

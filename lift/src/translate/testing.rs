@@ -275,6 +275,7 @@ pub fn check_same_tables(
     // Flags are not compared: the code ends with `ret`, after which they are dead (the ABI);
     // tests that check flags store them with setcc or pushf first.
     assert_eq!(got.gpr, want.gpr, "registers differ");
+    assert_eq!(got.xmm, want.xmm, "XMM registers differ");
     let g = GUEST_BASE as usize;
     let (a, b) = (&got_mem[g..], &want_mem[g..]);
     if let Some(i) = (0..a.len()).find(|&i| a[i] != b[i]) {

@@ -262,3 +262,44 @@ fn shifts_with_flags_rotates_scans_carries_and_exchanges() {
         check_same(&code, &[CODE], &start_state(&[(7, x), (6, y)]));
     }
 }
+
+#[test]
+fn sse_moves_logic_lanes_and_shuffles() {
+    let code = assemble(&|a| {
+        a.mov(rax, 0x0102_0304_0506_0708u64)?;
+        a.movq(xmm0, rax)?;
+        a.mov(rbx, 0xff00_7f80_0011_2233u64)?;
+        a.movq(xmm1, rbx)?;
+        a.punpcklqdq(xmm0, xmm1)?;
+        a.movdqa(xmm2, xmm0)?;
+        a.pshufd(xmm3, xmm0, 0x1b)?;
+        a.paddb(xmm2, xmm3)?;
+        a.psubw(xmm2, xmm1)?;
+        a.pcmpeqb(xmm3, xmm0)?;
+        a.pmovmskb(ecx, xmm3)?;
+        a.pcmpgtb(xmm1, xmm0)?;
+        a.pminub(xmm1, xmm2)?;
+        a.pandn(xmm1, xmm0)?;
+        a.punpckhbw(xmm4, xmm2)?;
+        a.punpcklwd(xmm5, xmm1)?;
+        a.pslldq(xmm5, 3)?;
+        a.psrldq(xmm4, 5)?;
+        a.movdqu(xmmword_ptr(0x600000), xmm4)?;
+        a.movups(xmm6, xmmword_ptr(0x600000))?;
+        a.por(xmm6, xmm5)?;
+        a.pxor(xmm7, xmm7)?;
+        a.movd(edx, xmm6)?;
+        a.movq(r8, xmm5)?;
+        a.movsd_2(xmm7, xmm6)?;
+        a.movss(xmm8, dword_ptr(0x600004))?;
+        a.movsd_2(qword_ptr(0x600020), xmm2)?;
+        a.movd(xmm9, edx)?;
+        a.ret()
+    });
+    let mut cpu = start_state(&[]);
+    for (i, x) in cpu.xmm.iter_mut().enumerate() {
+        *x = 0x1111_2222_3333_4444_5555_6666_7777_8888u128.wrapping_mul(i as u128 + 3);
+    }
+    let c = check_same(&code, &[CODE], &cpu);
+    assert_eq!(c.interpreted, 0);
+}
