@@ -195,11 +195,16 @@ impl<C: CallLifted> Executor for LiftedExecutor<'_, C> {
                 break Stop::BudgetExhausted;
             }
             if let Some(entry) = self.lookup(cpu.rip) {
+                let at = cpu.rip;
                 self.calls += 1;
                 self.streak = 0;
                 dispatched = true;
                 match self.caller.call(entry, cpu, &mut self.interp, mem) {
-                    Ok(()) => continue,
+                    // Lifted code hands back an instruction it leaves to the interpreter (a
+                    // fault, `ud2`, a far jump) at the address it was entered at: without
+                    // progress, the interpreter must take that instruction.
+                    Ok(()) if cpu.rip != at => continue,
+                    Ok(()) => {}
                     Err(stop) => break stop,
                 }
             }

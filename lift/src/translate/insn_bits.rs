@@ -145,9 +145,8 @@ impl Fx<'_> {
                 self.ea_prepare(ins);
                 self.read(ins, 1, size);
                 self.i(I::LocalSet(TB));
-                self.i(I::LocalGet(TB));
                 if m == M::Bsf {
-                    self.i(I::I64Ctz);
+                    self.i(I::LocalGet(TB)).i(I::I64Ctz);
                 } else {
                     self.i(I::I64Const(63))
                         .i(I::LocalGet(TB))
