@@ -74,6 +74,9 @@ pub struct Cpu {
     /// Instructions retired by lifted code (it adds its count at every exit), for
     /// `OCI2WASM_STATS`.
     pub lifted: u64,
+    /// The lowest address of the main stack (0 if unknown): lifted code checks calls against
+    /// it, so that runaway recursion faults on the guard page below as it does natively.
+    pub stack_guard: u64,
 }
 
 impl Default for Cpu {
@@ -95,6 +98,7 @@ impl Default for Cpu {
                 ..X87::default()
             },
             lifted: 0,
+            stack_guard: 0,
         }
     }
 }
@@ -113,6 +117,7 @@ pub mod offset {
     pub const MXCSR: usize = offset_of!(Cpu, mxcsr);
     pub const X87: usize = offset_of!(Cpu, x87);
     pub const LIFTED: usize = offset_of!(Cpu, lifted);
+    pub const STACK_GUARD: usize = offset_of!(Cpu, stack_guard);
     /// Fields of `flags` (a `LazyFlags`).
     pub const FLAGS_OP: usize = FLAGS + offset_of!(super::LazyFlags, op);
     pub const FLAGS_SIZE: usize = FLAGS + offset_of!(super::LazyFlags, size);

@@ -415,6 +415,7 @@ pub fn boot(
     let cpu = Cpu {
         rip: entry,
         gpr,
+        stack_guard: top - STACK_SIZE,
         ..Cpu::default()
     };
     Ok((proc, cpu))

@@ -351,6 +351,7 @@ impl<'a> Function<'a> {
             }
             FlowControl::Call if ins.is_call_near() => {
                 let t = ins.near_branch_target();
+                self.stack_check(ins.ip());
                 self.fx.push_value(|fx| {
                     fx.i(I::I64Const(next as i64));
                 });
@@ -360,6 +361,7 @@ impl<'a> Function<'a> {
                 }
             }
             FlowControl::IndirectCall if ins.op_count() == 1 => {
+                self.stack_check(ins.ip());
                 self.fx.ea_target(ins);
                 self.fx.i(I::LocalSet(emit::T0 + 3));
                 self.fx.push_value(|fx| {
@@ -387,6 +389,24 @@ impl<'a> Function<'a> {
 
     fn cfg_jump_targets(&self, ins: &Instruction) -> Option<Vec<u64>> {
         self.jump_tables.get(&ins.ip()).cloned()
+    }
+
+    /// Leaves to the interpreter at `ip` (a call) when pushing would go below the main stack
+    /// (`cpu.stack_guard`, within a window below it): the interpreter then faults on the guard
+    /// page like the CPU, instead of lifted code writing past it.
+    fn stack_check(&mut self, ip: u64) {
+        const WINDOW: i64 = 1 << 20;
+        let fx = &mut self.fx;
+        fx.cpu_load64(libc_shim::cpu::offset::STACK_GUARD);
+        fx.i(I::I64Const(7))
+            .i(I::I64Add)
+            .i(I::LocalGet(emit::GPR0 + 4))
+            .i(I::I64Sub)
+            .i(I::I64Const(WINDOW))
+            .i(I::I64LtU);
+        fx.if_();
+        fx.exit_to(ip);
+        fx.end();
     }
 
     /// A direct call of a lifted function whose return address is already pushed. Afterwards

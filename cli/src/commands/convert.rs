@@ -20,7 +20,7 @@ use oci2wasm_fetch::spec::ImageConfiguration;
 use vfs_pack::tree::Tree;
 
 use crate::image_args::{ConfigOverrides, ImageArgs};
-use crate::lifting::LiftArgs;
+use crate::lifting::{LiftArgs, LiftMode};
 use crate::output::human_bytes;
 
 /// Convert a Linux x86-64 container image into a WebAssembly component.
@@ -256,10 +256,24 @@ pub fn compose_image(
     ));
     let config_bytes = run_config.encode();
     let step = Instant::now();
-    let link = oci2wasm_compose::plan_link(runtime, fs.len(), config_bytes.len(), heap_size)
-        .with_context(context)?;
-    let lifted =
-        crate::lifting::lift(&rootfs, &entry.elf_path, lift, &link, say).with_context(context)?;
+    let link = match oci2wasm_compose::plan_link(runtime, fs.len(), config_bytes.len(), heap_size) {
+        Ok(link) => Some(link),
+        // A runtime without the lifted-code exports (an older or a stand-in one) still runs
+        // the image, interpreted; only an explicit --lift insists.
+        Err(e)
+            if lift.lift == LiftMode::Auto && e.kind() == oci2wasm_compose::ErrorKind::Runtime =>
+        {
+            say(format!("note: not lifting: {}", e.message()));
+            None
+        }
+        Err(e) => return Err(e).with_context(context),
+    };
+    let lifted = match &link {
+        Some(link) => {
+            crate::lifting::lift(&rootfs, &entry.elf_path, lift, link, say).with_context(context)?
+        }
+        None => Vec::new(),
+    };
     drop(rootfs);
     if !lifted.is_empty() {
         say(format!(
@@ -275,7 +289,7 @@ pub fn compose_image(
         &config_bytes,
         heap_size,
         &oci2wasm_compose::Lifted {
-            link: Some(link),
+            link,
             elfs: &lifted,
         },
     )
