@@ -57,6 +57,16 @@ pub struct Args {
     #[arg(long = "mount", short = 'v', value_name = "HOST:GUEST[:ro]")]
     mounts: Vec<String>,
 
+    /// Print how many instructions ran lifted and interpreted, and the most frequent
+    /// interpreted entry points, when the guest exits (the guest variable OCI2WASM_STATS=1).
+    #[arg(long)]
+    stats: bool,
+
+    /// Write the code addresses that ran in the interpreter to FILE (one hex address per
+    /// line), for `convert --profile FILE` to lift them next time.
+    #[arg(long, value_name = "FILE")]
+    record_misses: Option<PathBuf>,
+
     /// Compiled-code cache directory [default: $XDG_CACHE_HOME/oci2wasm or ~/.cache/oci2wasm].
     #[arg(long, value_name = "DIR", env = "OCI2WASM_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -220,6 +230,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         mounts: &args.mounts,
         cache_dir: args.cache_dir.as_deref(),
         args: &args.args,
+        stats: args.stats,
+        record_misses: args.record_misses.as_deref(),
     };
     let status = run_guest(&guest, |wasi| {
         wasi.inherit_stdio();
@@ -239,7 +251,14 @@ pub struct Guest<'a> {
     /// As `--cache-dir`: `None` for the default location.
     pub cache_dir: Option<&'a Path>,
     pub args: &'a [String],
+    /// `--stats`.
+    pub stats: bool,
+    /// `--record-misses FILE`.
+    pub record_misses: Option<&'a Path>,
 }
+
+/// Where `--record-misses` makes the host file's directory visible to the guest.
+const MISSES_DIR: &str = "/.oci2wasm-record";
 
 /// Runs `guest` in the embedded wasmtime and returns its exit status. `stdio` connects the
 /// guest's stdin, stdout and stderr (`oci2wasm run` inherits ours; `verify` captures them).
@@ -269,6 +288,26 @@ pub fn run_guest(guest: &Guest<'_>, stdio: impl FnOnce(&mut WasiCtxBuilder)) -> 
             bail!("--entrypoint {entrypoint:?}: a program path cannot hold \\x1f");
         }
         wasi.env(ENTRYPOINT_VAR, entrypoint);
+    }
+    if guest.stats {
+        wasi.env("OCI2WASM_STATS", "1");
+    }
+    if let Some(file) = guest.record_misses {
+        let name = file
+            .file_name()
+            .with_context(|| format!("--record-misses {}: not a file name", file.display()))?;
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::write(file, b"")
+            .with_context(|| format!("--record-misses: cannot create {}", file.display()))?;
+        wt(wasi.preopened_dir(&dir, MISSES_DIR, FsPerms::ReadWrite))
+            .with_context(|| format!("--record-misses: cannot open {}", dir.display()))?;
+        wasi.env(
+            "OCI2WASM_RECORD_MISSES",
+            format!("{MISSES_DIR}/{}", name.to_string_lossy()),
+        );
     }
     for spec in guest.mounts {
         let (host, guest_path, perms) = parse_mount(spec)?;

@@ -118,6 +118,8 @@ fn run_converted(args: &Args, component: &Path, stdin: &[u8]) -> Result<Outcome>
         mounts: &[],
         cache_dir: args.image.cache_dir.as_deref(),
         args: &args.args,
+        stats: false,
+        record_misses: None,
     };
     let started = std::time::Instant::now();
     let status = super::run::run_guest(&guest, |wasi| {
