@@ -22,6 +22,8 @@ mod cfg;
 mod dataflow;
 mod emit;
 mod flags;
+#[cfg(test)]
+mod golden;
 mod insn;
 mod insn_bits;
 mod insn_sse;

@@ -77,10 +77,11 @@ impl Fx<'_> {
         if base == Register::RIP || base == Register::EIP {
             self.i(I::I64Const(disp as i64));
         } else {
-            self.i(I::I64Const(disp as i64));
+            // The displacement last, and not at all when zero.
+            let mut pushed = false;
             if base != Register::None {
                 self.get_reg(base);
-                self.i(I::I64Add);
+                pushed = true;
             }
             if index != Register::None {
                 self.get_reg(index);
@@ -89,7 +90,15 @@ impl Fx<'_> {
                     self.i(I::I64Const(i64::from(scale.trailing_zeros())))
                         .i(I::I64Shl);
                 }
-                self.i(I::I64Add);
+                if pushed {
+                    self.i(I::I64Add);
+                }
+                pushed = true;
+            }
+            if !pushed {
+                self.i(I::I64Const(disp as i64));
+            } else if disp != 0 {
+                self.i(I::I64Const(disp as i64)).i(I::I64Add);
             }
             let narrow = (base != Register::None && base.size() == 4)
                 || (index != Register::None && index.size() == 4);
@@ -233,6 +242,11 @@ impl Fx<'_> {
                     && ins.op_kind(1) == OpKind::Register
                     && ins.op_register(0) == ins.op_register(1)
                     && matches!(m, M::Xor | M::Sub);
+                if same && !live {
+                    self.i(I::I64Const(0));
+                    self.set_reg(ins.op_register(0));
+                    return true;
+                }
                 if same {
                     self.i(I::I64Const(0)).i(I::LocalSet(TA));
                     self.i(I::I64Const(0)).i(I::LocalSet(TB));
