@@ -1,24 +1,29 @@
-//! Differential tests: commands run natively (chrooted into the unpacked image) and converted (on
-//! the interpreter) through `oci2wasm verify`, the same machinery users get, and must agree byte
-//! for byte in stdout, stderr and exit status.
+//! Differential tests: commands run three ways — natively (chrooted into the unpacked image),
+//! interpreted (the image converted with `--lift none`) and lifted (`--lift all`) — through
+//! `oci2wasm verify`, the same machinery users get, and each converted run must agree with the
+//! native one byte for byte in stdout, stderr and exit status.
 //!
 //! - `busybox`: a table of busybox applet invocations ([`busybox::CASES`]), plus the ones that
 //!   still differ because of runtime gaps ([`busybox::KNOWN_FAILING`], asserted to still differ
-//!   so that a fix is noticed);
+//!   so that a fix is noticed) and the ones that differ only lifted
+//!   ([`busybox::KNOWN_FAILING_LIFTED`], asserted the same way); and the share of instructions
+//!   that ran lifted on a few heavier workloads (`OCI2WASM_STATS=1`);
 //! - `programs`: the static musl fixture programs, and small fault programs (invalid opcode, null
 //!   write, unbounded recursion, unknown syscall) compiled here with `musl-gcc -static`.
 //!
-//! Each image is converted once per test binary run ([`Converted`]) and passed to `verify` with
-//! `--component`, so only the first run of a component compiles it (the compiled-code cache lives
-//! under the cargo target directory). `verify` needs root (chroot); so do these tests.
+//! Each image is converted once per mode and test binary run ([`Converted`]), compiled once by a
+//! first run, and passed to `verify` with `--component` (the compiled-code cache lives under the
+//! cargo target directory, so later test runs skip the compile while the component is
+//! unchanged). `verify` needs root (chroot); so do these tests.
 
 mod busybox;
 mod programs;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::support::{oci_ref, oci2wasm};
 
@@ -33,10 +38,41 @@ pub type KnownFailure = (
     &'static str,
 );
 
+/// How a converted image runs its x86-64 code: the two converted sides of every differential case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `convert --lift none`: the interpreter runs everything.
+    Interpreted,
+    /// `convert --lift all`: every program translated to Wasm ahead of time, the interpreter for
+    /// what was not found.
+    Lifted,
+}
+
+impl Mode {
+    /// Both modes, in the order reports list them.
+    pub const ALL: [Mode; 2] = [Mode::Interpreted, Mode::Lifted];
+
+    /// The `--lift` value that converts for this mode.
+    pub fn lift(self) -> &'static str {
+        match self {
+            Mode::Interpreted => "none",
+            Mode::Lifted => "all",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Interpreted => "interpreted",
+            Mode::Lifted => "lifted",
+        }
+    }
+}
+
 /// A converted image, kept for the whole test run.
 #[derive(Debug)]
 pub struct Converted {
     pub image: String,
+    pub mode: Mode,
     pub component: PathBuf,
     /// The compiled-code and blob cache `verify` uses.
     pub cache: PathBuf,
@@ -51,33 +87,61 @@ fn work_dir() -> PathBuf {
 }
 
 impl Converted {
-    /// Converts `image` to `WORK/NAME/NAME.wasm`.
-    pub fn new(name: &str, image: &str) -> Converted {
+    /// Converts `image` with `--lift MODE` and the `extra` flags to `WORK/NAME-MODE/NAME.wasm`,
+    /// and compiles it (one run, so the cases that share it find it in the compiled-code cache
+    /// instead of all compiling it at once).
+    pub fn new(name: &str, image: &str, mode: Mode, extra: &[&str]) -> Converted {
         let dir = work_dir();
         let cache = dir.join("cache");
-        let out = dir.join(name);
+        let out = dir.join(format!("{name}-{}", mode.name()));
+        let started = Instant::now();
         let result = oci2wasm(&cache)
             .args(["convert", "-q", image, "-o"])
             .arg(&out)
-            .args(["--name", name])
+            .args(["--name", name, "--lift", mode.lift()])
+            .args(extra)
             .output()
             .expect("run oci2wasm convert");
         assert!(
             result.status.success(),
-            "convert {image}: {}",
+            "convert {image} --lift {}: {}",
+            mode.lift(),
             String::from_utf8_lossy(&result.stderr)
+        );
+        let component = out.join(format!("{name}.wasm"));
+        let converted = Instant::now();
+        // A program that does not exist: the component is compiled, then the guest fails at once.
+        let warm = oci2wasm(&cache)
+            .arg("run")
+            .arg(&component)
+            .args(["--entrypoint", "/nonexistent/oci2wasm-warm-up"])
+            .output()
+            .expect("run oci2wasm run");
+        assert!(
+            !warm.status.success(),
+            "warm-up of {name} ({}) should fail: {warm:?}",
+            mode.name()
+        );
+        eprintln!(
+            "{name} {}: converted in {:.1} s, compiled in {:.1} s",
+            mode.name(),
+            (converted - started).as_secs_f64(),
+            converted.elapsed().as_secs_f64()
         );
         Converted {
             image: image.to_string(),
-            component: out.join(format!("{name}.wasm")),
+            mode,
+            component,
             cache,
         }
     }
 
-    /// The busybox fixture, converted once.
-    pub fn busybox() -> &'static Converted {
-        static ONCE: std::sync::OnceLock<Converted> = std::sync::OnceLock::new();
-        ONCE.get_or_init(|| Converted::new("busybox", &oci_ref("busybox")))
+    /// The busybox fixture, converted once per mode.
+    pub fn busybox(mode: Mode) -> &'static Converted {
+        static ONCE: [std::sync::OnceLock<Converted>; 2] =
+            [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+        ONCE[mode as usize]
+            .get_or_init(|| Converted::new("busybox", &oci_ref("busybox"), mode, &[]))
     }
 
     /// `oci2wasm verify -q --component C IMAGE EXTRA... [--stdin F] -- ARGS`.
@@ -96,8 +160,39 @@ impl Converted {
             cmd.arg("--stdin").arg(file.path());
         }
         cmd.arg("--").args(args);
-        cmd.output().expect("run oci2wasm verify")
+        output_within(cmd, VERIFY_TIMEOUT)
     }
+}
+
+/// How long one `verify` may take: a converted program that loops fails its case instead of
+/// hanging the suite (the slowest case takes a few seconds).
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `cmd.output()` (stdin empty), killing the process after `limit`; its stderr then ends with a
+/// line saying so.
+pub fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    let pid = child.id().to_string();
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let expired = finished.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout);
+        if expired {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        expired
+    });
+    let mut out = child.wait_with_output().expect("wait for oci2wasm");
+    let _ = done.send(());
+    if watchdog.join().unwrap() {
+        out.stderr
+            .extend_from_slice(format!("\n(killed after {} s)\n", limit.as_secs()).as_bytes());
+    }
+    out
 }
 
 /// The result of verifying one case: `Ok` when both sides agree, else the report.
@@ -135,33 +230,95 @@ pub fn verify_all(count: usize, verify: impl Fn(usize) -> Output + Sync) -> Vec<
     verdicts.into_iter().map(Option::unwrap).collect()
 }
 
-/// Verifies `cases` and `known_failing` (name, args, stdin, reason): every case must agree, every
-/// known failure must still differ. Reports all problems at once.
-pub fn check_table(converted: &Converted, cases: &[Case], known_failing: &[KnownFailure]) {
+/// What a differential table holds. Every case runs natively, interpreted and lifted.
+#[derive(Debug)]
+pub struct Table<'a> {
+    /// Must agree with native in every mode.
+    pub cases: &'a [Case],
+    /// Still differ in every mode (a runtime gap); each must still differ, in each mode.
+    pub known_failing: &'a [KnownFailure],
+    /// Agree interpreted but still differ lifted (a lifter bug); each must still agree
+    /// interpreted and still differ lifted.
+    pub known_failing_lifted: &'a [KnownFailure],
+}
+
+/// Verifies every case of `table` against each of `converted` (one component per mode; `extra`
+/// gives a case's extra `verify` flags from its name) and reports all problems at once.
+pub fn check_table(
+    converted: &[&Converted],
+    table: &Table<'_>,
+    extra: impl Fn(&str) -> Vec<String> + Sync,
+) {
+    struct Job<'a> {
+        name: &'static str,
+        args: &'static [&'static str],
+        stdin: Option<&'static [u8]>,
+        converted: &'a Converted,
+        /// `None`: must agree; `Some(reason)`: must still differ.
+        differs: Option<&'static str>,
+    }
     let started = Instant::now();
-    let verdicts = verify_all(cases.len(), |i| {
-        converted.verify(&[], cases[i].1, cases[i].2)
-    });
-    let known_verdicts = verify_all(known_failing.len(), |i| {
-        converted.verify(&[], known_failing[i].1, known_failing[i].2)
-    });
-    let mut problems = Vec::new();
-    for ((name, args, _), verdict) in cases.iter().zip(&verdicts) {
-        if let Err(report) = verdict {
-            problems.push(format!("case {name} ({args:?}) differs:\n{report}"));
+    let mut jobs = Vec::new();
+    for &c in converted {
+        for &(name, args, stdin) in table.cases {
+            jobs.push(Job {
+                name,
+                args,
+                stdin,
+                converted: c,
+                differs: None,
+            });
+        }
+        for &(name, args, stdin, reason) in table.known_failing {
+            jobs.push(Job {
+                name,
+                args,
+                stdin,
+                converted: c,
+                differs: Some(reason),
+            });
+        }
+        for &(name, args, stdin, reason) in table.known_failing_lifted {
+            let differs = (c.mode == Mode::Lifted).then_some(reason);
+            jobs.push(Job {
+                name,
+                args,
+                stdin,
+                converted: c,
+                differs,
+            });
         }
     }
-    for ((name, args, _, reason), verdict) in known_failing.iter().zip(&known_verdicts) {
-        if verdict.is_ok() {
-            problems.push(format!(
-                "known failure {name} ({args:?}, {reason}) now agrees: move it to CASES"
-            ));
+    let verdicts = verify_all(jobs.len(), |i| {
+        let job = &jobs[i];
+        let extra = extra(job.name);
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        job.converted.verify(&extra, job.args, job.stdin)
+    });
+    let mut problems = Vec::new();
+    let mut agree = [0; Mode::ALL.len()];
+    for (job, verdict) in jobs.iter().zip(&verdicts) {
+        let (name, args, mode) = (job.name, job.args, job.converted.mode.name());
+        match (verdict, job.differs) {
+            (Ok(()), None) => agree[job.converted.mode as usize] += 1,
+            (Err(report), None) => {
+                problems.push(format!("case {name} ({args:?}) differs {mode}:\n{report}"));
+            }
+            (Ok(()), Some(reason)) => problems.push(format!(
+                "known failure {name} ({args:?}, {reason}) now agrees {mode}: move it \
+                 (to the cases, or from the lifted-only failures)"
+            )),
+            (Err(_), Some(_)) => {}
         }
     }
     eprintln!(
-        "{} cases agree, {} known failures, {} problems ({:.1} s)",
-        verdicts.iter().filter(|v| v.is_ok()).count(),
-        known_failing.len(),
+        "{} cases: {} agree interpreted, {} agree lifted; {} known failures, {} lifted only; \
+         {} problems ({:.1} s)",
+        table.cases.len(),
+        agree[Mode::Interpreted as usize],
+        agree[Mode::Lifted as usize],
+        table.known_failing.len(),
+        table.known_failing_lifted.len(),
         problems.len(),
         started.elapsed().as_secs_f64()
     );

@@ -1,14 +1,16 @@
-//! Busybox applets on the busybox fixture, native vs converted: text tools, sed and awk programs,
-//! checksums, encoders, compressors and tar writing to stdout, find/ls/stat on the image, printf,
-//! dc/bc/factor/seq/expr, `sh -c` with builtins only (no fork yet), and failing commands with their
-//! exit statuses. Inputs are the image's files or stdin given here.
+//! Busybox applets on the busybox fixture, native vs interpreted vs lifted: text tools, sed and
+//! awk programs, checksums, encoders, compressors and tar writing to stdout, find/ls/stat on the
+//! image, printf, dc/bc/factor/seq/expr, `sh -c` with builtins only (no fork yet), and failing
+//! commands with their exit statuses. Inputs are the image's files or stdin given here. And the
+//! share of instructions that run in lifted code on a few heavier workloads
+//! ([`lifted_share_of_instructions`]).
 //!
 //! Each case is one process: the image's Entrypoint is `/bin/busybox`, so the arguments start
 //! with the applet's name. Outputs that depend on the host are avoided: `ls -l` totals and `du`
 //! (block counts depend on the host filesystem), `find` over directories with several entries
 //! (readdir order), `id` groups, `hostname`, `uname -r`.
 
-use super::{Case, Converted, KnownFailure, check_table};
+use super::{Case, Converted, KnownFailure, Mode, Table, check_table};
 
 const FRUIT: &[u8] = b"banana\napple\ncherry\napple\ndate\nelderberry\nfig\nbanana\n";
 const CSV: &[u8] = b"name,age,city\nalice,30,paris\nbob,25,berlin\ncarol,35,rome\n";
@@ -326,8 +328,131 @@ pub const KNOWN_FAILING: &[KnownFailure] = &[
     ),
 ];
 
+/// Invocations that agree interpreted but still differ lifted, with the reason (a lifter bug);
+/// each must still agree interpreted and still differ lifted.
+pub const KNOWN_FAILING_LIFTED: &[KnownFailure] = &[];
+
 #[test]
 fn busybox_applets_match_native() {
     assert!(CASES.len() >= 60, "only {} cases", CASES.len());
-    check_table(Converted::busybox(), CASES, KNOWN_FAILING);
+    let converted = Mode::ALL.map(Converted::busybox);
+    let table = Table {
+        cases: CASES,
+        known_failing: KNOWN_FAILING,
+        known_failing_lifted: KNOWN_FAILING_LIFTED,
+    };
+    check_table(&converted, &table, |_| Vec::new());
+}
+
+/// Heavier workloads for [`lifted_share_of_instructions`], over the files of
+/// [`write_stats_inputs`] mounted at `/data`.
+const STATS_WORKLOADS: &[(&str, &[&str])] = &[
+    ("sha256sum", &["sha256sum", "/data/random.bin"]),
+    ("sort", &["sort", "/data/lines.txt"]),
+    ("gzip", &["gzip", "-c", "-6", "/data/lines.txt"]),
+    (
+        "awk-loop",
+        &[
+            "awk",
+            "BEGIN { for (i = 0; i < 30000; i++) s += i % 7 * 1.5; print s }",
+        ],
+    ),
+    (
+        "awk-keys",
+        &[
+            "awk",
+            "{ n[$1]++; s[$1] += $2 } END { for (k in n) t += s[k] / n[k]; printf \"%d %.3f\\n\", length(n), t }",
+            "/data/lines.txt",
+        ],
+    ),
+];
+
+/// The lowest share of instructions that must run in lifted code on each of
+/// [`STATS_WORKLOADS`] (98.1-100% when measured).
+const MIN_LIFTED_PERCENT: f64 = 90.0;
+
+/// Writes `random.bin` (4 MiB of pseudo-random bytes) and `lines.txt` (50 K lines `wordN
+/// number`), from a fixed seed.
+fn write_stats_inputs(dir: &std::path::Path) {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let random: Vec<u8> = (0..(4 << 20) / 8)
+        .flat_map(|_| next().to_le_bytes())
+        .collect();
+    std::fs::write(dir.join("random.bin"), random).unwrap();
+    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"];
+    let mut lines = String::new();
+    for _ in 0..50_000 {
+        let (word, n, value) = (next() % 7, next() % 1000, next() % 100_000);
+        lines.push_str(&format!("{}{n} {value}\n", words[word as usize]));
+    }
+    std::fs::write(dir.join("lines.txt"), lines).unwrap();
+}
+
+/// `instructions, lifted` from the runtime's `oci2wasm: stats: N instructions, M lifted (P%),
+/// ...` line.
+fn parse_stats(stderr: &str) -> Option<(u64, u64)> {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("oci2wasm: stats: "))?;
+    let mut words = line.split([' ', ',']).filter(|w| !w.is_empty());
+    let total = words.next()?.parse().ok()?;
+    (words.next()? == "instructions").then_some(())?;
+    let lifted = words.next()?.parse().ok()?;
+    (words.next()? == "lifted").then_some(())?;
+    Some((total, lifted))
+}
+
+/// Busybox lifted (`--lift all`) with `OCI2WASM_STATS=1`: prints the share of instructions that
+/// ran in lifted code per workload, each at least [`MIN_LIFTED_PERCENT`], and checks the
+/// sha256sum it printed.
+#[test]
+fn lifted_share_of_instructions() {
+    let busybox = Converted::busybox(Mode::Lifted);
+    let data = tempfile::tempdir().unwrap();
+    write_stats_inputs(data.path());
+    let mount = format!("{}:/data:ro", data.path().display());
+    let mut problems = Vec::new();
+    for &(name, args) in STATS_WORKLOADS {
+        let started = std::time::Instant::now();
+        let mut cmd = crate::support::oci2wasm(&busybox.cache);
+        cmd.arg("run")
+            .arg(&busybox.component)
+            .args(["--env", "OCI2WASM_STATS=1", "--mount", &mount, "--"])
+            .args(args);
+        let out = super::output_within(cmd, std::time::Duration::from_secs(300));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let Some((total, lifted)) = parse_stats(&stderr).filter(|_| out.status.success()) else {
+            problems.push(format!("{name}: {:?}, stderr:\n{stderr}", out.status));
+            continue;
+        };
+        let percent = 100.0 * lifted as f64 / total.max(1) as f64;
+        eprintln!(
+            "{name}: {percent:.1}% lifted of {total} instructions ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        if percent < MIN_LIFTED_PERCENT {
+            problems.push(format!("{name}: only {percent:.1}% lifted: {stderr}"));
+        }
+        if name == "sha256sum" {
+            use sha2::Digest as _;
+            let random = std::fs::read(data.path().join("random.bin")).unwrap();
+            let expected = format!(
+                "{}  /data/random.bin\n",
+                hex::encode(sha2::Sha256::digest(random))
+            );
+            if out.stdout != expected.as_bytes() {
+                problems.push(format!(
+                    "sha256sum printed {:?}, expected {expected:?}",
+                    String::from_utf8_lossy(&out.stdout)
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

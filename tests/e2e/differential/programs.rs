@@ -1,12 +1,13 @@
-//! C programs native vs converted: every static musl fixture program (fixtures/README.md), and
-//! faults — an invalid opcode (132), a write through a null pointer (139), unbounded recursion
-//! (139, and never a host crash), an unknown syscall (ENOSYS) — from tiny programs compiled here
-//! with `musl-gcc -static` into a `dir:` image.
+//! C programs native vs interpreted vs lifted: every static musl fixture program
+//! (fixtures/README.md), and faults — an invalid opcode (132), a write through a null pointer
+//! (139; lifted code checks addresses below 64 KiB), unbounded recursion (139, and never a host
+//! crash), an unknown syscall (ENOSYS) — from tiny programs compiled here with
+//! `musl-gcc -static` into a `dir:` image.
 
 use std::path::Path;
 use std::process::Command;
 
-use super::{Case, Converted, KnownFailure, verify_all};
+use super::{Case, Converted, KnownFailure, Mode, Table, check_table};
 use crate::support::oci_ref;
 
 /// `(program, arguments, stdin)` ([`Case`] with the program as the name); each runs as `--entrypoint /usr/local/bin/PROGRAM`.
@@ -30,30 +31,24 @@ const MUSL: &[Case] = &[
 /// Fixture programs that still differ, with the reason; each must still differ.
 const MUSL_KNOWN_FAILING: &[KnownFailure] = &[];
 
+/// Fixture programs that agree interpreted but still differ lifted, with the reason.
+const MUSL_KNOWN_FAILING_LIFTED: &[KnownFailure] = &[];
+
 #[test]
 fn musl_fixture_programs_match_native() {
-    let musl = Converted::new("musl", &oci_ref("musl"));
-    let all: Vec<_> = MUSL
-        .iter()
-        .map(|&(p, a, s)| (p, a, s, ""))
-        .chain(MUSL_KNOWN_FAILING.iter().copied())
-        .collect();
-    let verdicts = verify_all(all.len(), |i| {
-        let (program, args, stdin, _) = all[i];
-        let entrypoint = format!("/usr/local/bin/{program}");
-        musl.verify(&["--entrypoint", &entrypoint], args, stdin)
+    let image = oci_ref("musl");
+    let converted = Mode::ALL.map(|mode| Converted::new("musl", &image, mode, &[]));
+    let table = Table {
+        cases: MUSL,
+        known_failing: MUSL_KNOWN_FAILING,
+        known_failing_lifted: MUSL_KNOWN_FAILING_LIFTED,
+    };
+    check_table(&converted.each_ref(), &table, |program| {
+        vec![
+            "--entrypoint".to_string(),
+            format!("/usr/local/bin/{program}"),
+        ]
     });
-    let mut problems = Vec::new();
-    for ((program, args, _, reason), verdict) in all.iter().zip(&verdicts) {
-        match (verdict, reason.is_empty()) {
-            (Err(report), true) => problems.push(format!("{program} {args:?}:\n{report}")),
-            (Ok(()), false) => problems.push(format!(
-                "known failure {program} ({reason}) now agrees: move it to MUSL"
-            )),
-            _ => {}
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// The fault programs: name, source, the status both sides must end with.
@@ -104,31 +99,35 @@ fn faults_end_the_guest_like_native() {
     let root = tmp.path().join("faults");
     build_faults(&root);
     let image = format!("dir:{}", root.display());
-    let cache = tmp.path().join("cache");
+    let cmd = format!("/usr/local/bin/{}", FAULTS[0].0);
     let mut problems = Vec::new();
-    for &(name, _, status) in FAULTS {
-        let entrypoint = format!("/usr/local/bin/{name}");
-        let out = crate::support::oci2wasm(&cache)
-            .args(["verify", "-q", "--json", "--ignore-stderr", &image])
-            .args(["--entrypoint", &entrypoint])
-            .output()
-            .expect("run oci2wasm verify");
-        let Ok(result) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
-            problems.push(format!("{name}: {}", String::from_utf8_lossy(&out.stderr)));
-            continue;
-        };
-        let (native, converted) = (&result["native"], &result["converted"]);
-        if native["status"] != status || converted["status"] != status {
-            problems.push(format!("{name}: expected status {status}: {result:#}"));
-        }
-        if native["stdout"] != converted["stdout"] {
-            problems.push(format!("{name}: stdout differs: {result:#}"));
-        }
-        let message = converted["stderr"].as_str().unwrap_or_default();
-        if status != 0 && message.trim().is_empty() {
-            problems.push(format!(
-                "{name}: no message on the converted stderr: {result:#}"
-            ));
+    for mode in Mode::ALL {
+        let converted = Converted::new("faults", &image, mode, &["--cmd", &cmd]);
+        for &(name, _, status) in FAULTS {
+            let entrypoint = format!("/usr/local/bin/{name}");
+            let out = converted.verify(
+                &["--json", "--ignore-stderr", "--entrypoint", &entrypoint],
+                &[],
+                None,
+            );
+            let name = format!("{name} ({})", mode.name());
+            let Ok(result) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+                problems.push(format!("{name}: {}", String::from_utf8_lossy(&out.stderr)));
+                continue;
+            };
+            let (native, converted) = (&result["native"], &result["converted"]);
+            if native["status"] != status || converted["status"] != status {
+                problems.push(format!("{name}: expected status {status}: {result:#}"));
+            }
+            if native["stdout"] != converted["stdout"] {
+                problems.push(format!("{name}: stdout differs: {result:#}"));
+            }
+            let message = converted["stderr"].as_str().unwrap_or_default();
+            if status != 0 && message.trim().is_empty() {
+                problems.push(format!(
+                    "{name}: no message on the converted stderr: {result:#}"
+                ));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -137,7 +136,7 @@ fn faults_end_the_guest_like_native() {
 /// `verify` itself: a difference is status 1 with a report, an error status 2.
 #[test]
 fn verify_reports_differences_and_errors() {
-    let busybox = Converted::busybox();
+    let busybox = Converted::busybox(Mode::Lifted);
     // The converted side sees /proc from the runtime; the native chroot has none.
     let out = busybox.verify(&[], &["ls", "/proc/self/fd/0"], None);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
