@@ -26,6 +26,7 @@ mod flags;
 mod golden;
 mod insn;
 mod insn_bits;
+mod insn_fp;
 mod insn_sse;
 mod regs;
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub const A0: u32 = F_OP + 4;
 pub const N_I32_TEMPS: u32 = 3;
 /// Set on the way out through `ret`: flags are dead there (the ABI), so they are not stored.
 pub const NO_FLAGS: u32 = A0 + N_I32_TEMPS;
+/// Scratch floats: three f64, then three f32.
+pub const FP0: u32 = NO_FLAGS + 1;
 
 /// A label on the emitter's control stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +98,8 @@ impl<'a> Fx<'a> {
         let locals = [
             (16 + 4 + 2 + N_I64_TEMPS, ValType::I64),
             (5 + N_I32_TEMPS, ValType::I32),
+            (3, ValType::F64),
+            (3, ValType::F32),
         ];
         Fx {
             f: Function::new(locals),

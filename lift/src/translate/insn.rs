@@ -178,7 +178,7 @@ impl Fx<'_> {
         let xmm = (0..ins.op_count())
             .any(|i| ins.op_kind(i) == OpKind::Register && ins.op_register(i).is_xmm());
         if xmm {
-            return self.lower_sse(ins);
+            return self.lower_fp(ins, st) || self.lower_sse(ins);
         }
         gpr_operands(ins) && self.lower_inline(ins, at, st)
     }

@@ -303,3 +303,40 @@ fn sse_moves_logic_lanes_and_shuffles() {
     let c = check_same(&code, &[CODE], &cpu);
     assert_eq!(c.interpreted, 0);
 }
+
+#[test]
+fn scalar_float_fast_path_and_its_fallbacks() {
+    // Ordinary values take the fast path; zero divisors, NaN, denormals, a clear inexact flag
+    // and another rounding mode go through the helper, which sets MXCSR flags like the CPU.
+    let cases: [(f64, f64, u32); 7] = [
+        (1.5, 0.1, 0x1fa0),
+        (1.5, 0.1, 0x1f80),
+        (1.0, 0.0, 0x1fa0),
+        (f64::NAN, 2.0, 0x1fa0),
+        (5e-324, 1.0, 0x1fa0),
+        (1e308, 1e308, 0x1fa0),
+        (2.0, 3.0, 0x3fa0),
+    ];
+    for &(x, y, mxcsr) in &cases {
+        let code = assemble(&|a| {
+            a.movq(xmm0, rdi)?;
+            a.movq(xmm1, rsi)?;
+            a.movapd(xmm2, xmm0)?;
+            a.addsd(xmm2, xmm1)?;
+            a.movapd(xmm3, xmm0)?;
+            a.mulsd(xmm3, xmm1)?;
+            a.movapd(xmm4, xmm0)?;
+            a.divsd(xmm4, xmm1)?;
+            a.sqrtsd(xmm5, xmm1)?;
+            a.movapd(xmm6, xmm0)?;
+            a.maxsd(xmm6, xmm1)?;
+            a.movss(xmm7, xmm0)?;
+            a.subss(xmm7, xmm1)?;
+            a.stmxcsr(dword_ptr(0x600000))?;
+            a.ret()
+        });
+        let mut cpu = start_state(&[(7, x.to_bits()), (6, y.to_bits())]);
+        cpu.mxcsr = mxcsr;
+        check_same(&code, &[CODE], &cpu);
+    }
+}

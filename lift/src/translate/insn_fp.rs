@@ -1,0 +1,212 @@
+//! Scalar SSE floating point (`addsd`, `mulss`, `sqrtsd`, `maxsd`, ...) with a fast path that
+//! is exact, and the interpreter's helper for everything else.
+//!
+//! Wasm arithmetic rounds to nearest like x86 but has no MXCSR: no other rounding modes, no
+//! DAZ/FTZ and no sticky exception flags. The fast path therefore runs only when that cannot
+//! matter: MXCSR is the default (all exceptions masked, round to nearest, no DAZ/FTZ) with the
+//! inexact flag already set (the first inexact operation of a program sets it, and programs
+//! rarely clear it), and the operands and result are ordinary: inputs zero or normal and finite,
+//! the result normal and finite (or an exact zero of an addition). Such an operation can raise
+//! no flag but inexact, which is already set. Anything else (NaN, infinity, denormals, tiny or
+//! overflowing results, other modes, clear inexact flag) re-runs the instruction in the helper,
+//! which produces the x86 result, NaN bits and flags.
+
+use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
+use libc_shim::cpu::offset;
+use wasm_encoder::{Instruction as I, MemArg};
+
+use super::emit::{A0, CPU, Fx};
+use super::flags::State;
+
+/// MXCSR with every exception masked, round to nearest, no DAZ/FTZ, and PE (inexact) set;
+/// the low five flag bits are ignored.
+const FAST_MXCSR: i32 = 0x1fa0;
+
+fn arg(offset: u64, align: u32) -> MemArg {
+    MemArg {
+        offset,
+        align,
+        memory_index: 0,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Sqrt,
+    Min,
+    Max,
+}
+
+impl Fx<'_> {
+    /// Pushes operand `i` (XMM low lane or memory) as f64 or f32.
+    fn fp_read(&mut self, ins: &Instruction, i: u32, double: bool) {
+        match ins.op_kind(i) {
+            OpKind::Register => {
+                let x = ins.op_register(i) as u32 - Register::XMM0 as u32;
+                let off = (offset::XMM + 16 * x as usize) as u64;
+                self.i(I::LocalGet(CPU));
+                self.i(if double {
+                    I::F64Load(arg(off, 3))
+                } else {
+                    I::F32Load(arg(off, 2))
+                });
+            }
+            _ => {
+                let gb = u64::from(self.link.guest_base);
+                self.i(I::LocalGet(A0));
+                self.i(if double {
+                    I::F64Load(arg(gb, 0))
+                } else {
+                    I::F32Load(arg(gb, 0))
+                });
+            }
+        }
+    }
+
+    /// Pushes whether the float in `local` is zero or a finite normal number.
+    fn fp_ordinary(&mut self, local: u32, double: bool, allow_zero: bool) {
+        // |x| as bits: below the smallest normal (but not zero) or at/above infinity fails.
+        let (min_normal, inf) = if double {
+            (
+                f64::MIN_POSITIVE.to_bits() as i64,
+                f64::INFINITY.to_bits() as i64,
+            )
+        } else {
+            (
+                i64::from(f32::MIN_POSITIVE.to_bits()),
+                i64::from(f32::INFINITY.to_bits()),
+            )
+        };
+        self.i(I::LocalGet(local));
+        if double {
+            self.i(I::F64Abs).i(I::I64ReinterpretF64);
+        } else {
+            self.i(I::F32Abs)
+                .i(I::I32ReinterpretF32)
+                .i(I::I64ExtendI32U);
+        }
+        let bits = super::emit::T0 + 5;
+        self.i(I::LocalTee(bits));
+        self.i(I::I64Const(min_normal)).i(I::I64Sub);
+        self.i(I::I64Const(inf - min_normal)).i(I::I64LtU);
+        if allow_zero {
+            self.i(I::LocalGet(bits)).i(I::I64Eqz).i(I::I32Or);
+        }
+    }
+
+    pub(super) fn lower_fp(&mut self, ins: &Instruction, st: &mut State) -> bool {
+        let (op, double) = match ins.mnemonic() {
+            M::Addsd => (Op::Add, true),
+            M::Subsd => (Op::Sub, true),
+            M::Mulsd => (Op::Mul, true),
+            M::Divsd => (Op::Div, true),
+            M::Sqrtsd => (Op::Sqrt, true),
+            M::Minsd => (Op::Min, true),
+            M::Maxsd => (Op::Max, true),
+            M::Addss => (Op::Add, false),
+            M::Subss => (Op::Sub, false),
+            M::Mulss => (Op::Mul, false),
+            M::Divss => (Op::Div, false),
+            M::Sqrtss => (Op::Sqrt, false),
+            M::Minss => (Op::Min, false),
+            M::Maxss => (Op::Max, false),
+            _ => return false,
+        };
+        if ins.op_count() != 2 || ins.op_kind(0) != OpKind::Register {
+            return false;
+        }
+        // f64/f32 scratch locals live after the integer ones.
+        let (a, b, r) = (super::emit::FP0, super::emit::FP0 + 1, super::emit::FP0 + 2);
+        let (a, b, r) = if double {
+            (a, b, r)
+        } else {
+            (a + 3, b + 3, r + 3)
+        };
+        self.ea_prepare(ins);
+        self.fp_read(ins, 0, double);
+        self.i(I::LocalSet(a));
+        self.fp_read(ins, 1, double);
+        self.i(I::LocalSet(b));
+        let (add, sub, mul, div, sqrt, lt, gt) = if double {
+            (
+                I::F64Add,
+                I::F64Sub,
+                I::F64Mul,
+                I::F64Div,
+                I::F64Sqrt,
+                I::F64Lt,
+                I::F64Gt,
+            )
+        } else {
+            (
+                I::F32Add,
+                I::F32Sub,
+                I::F32Mul,
+                I::F32Div,
+                I::F32Sqrt,
+                I::F32Lt,
+                I::F32Gt,
+            )
+        };
+        match op {
+            Op::Sqrt => {
+                self.i(I::LocalGet(b)).i(sqrt);
+            }
+            // x86 min/max: the first operand if it compares less (greater), else the second
+            // (so NaNs and equal zeros give the second; NaNs go to the helper anyway).
+            Op::Min | Op::Max => {
+                self.i(I::LocalGet(a)).i(I::LocalGet(b));
+                self.i(I::LocalGet(a)).i(I::LocalGet(b));
+                self.i(if op == Op::Min { lt } else { gt });
+                self.i(I::Select);
+            }
+            _ => {
+                self.i(I::LocalGet(a)).i(I::LocalGet(b));
+                self.i(match op {
+                    Op::Add => add,
+                    Op::Sub => sub,
+                    Op::Mul => mul,
+                    _ => div,
+                });
+            }
+        }
+        self.i(I::LocalSet(r));
+        // The fast-path condition.
+        self.i(I::LocalGet(CPU))
+            .i(I::I32Load(arg(offset::MXCSR as u64, 2)))
+            .i(I::I32Const(!0x1f))
+            .i(I::I32And)
+            .i(I::I32Const(FAST_MXCSR))
+            .i(I::I32Eq);
+        if op != Op::Sqrt {
+            self.fp_ordinary(a, double, true);
+            self.i(I::I32And);
+        }
+        self.fp_ordinary(b, double, true);
+        self.i(I::I32And);
+        self.fp_ordinary(
+            r,
+            double,
+            matches!(op, Op::Add | Op::Sub | Op::Min | Op::Max),
+        );
+        self.i(I::I32And);
+        self.if_();
+        let x = ins.op_register(0) as u32 - Register::XMM0 as u32;
+        let off = (offset::XMM + 16 * x as usize) as u64;
+        self.i(I::LocalGet(CPU)).i(I::LocalGet(r));
+        self.i(if double {
+            I::F64Store(arg(off, 3))
+        } else {
+            I::F32Store(arg(off, 2))
+        });
+        self.i(I::Else);
+        let mut scratch = *st;
+        self.helper(ins, &mut scratch);
+        self.end();
+        true
+    }
+}
