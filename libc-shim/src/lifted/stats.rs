@@ -4,7 +4,7 @@
 //! `OCI2WASM_STATS=1` in the WASI environment prints one line on stderr when the guest exits:
 //!
 //! ```text
-//! oci2wasm: stats: N instructions, L lifted (P%), I interpreted; top missed: 0x4012a0 x123, ...
+//! oci2wasm: stats: N instructions, L lifted (P%), I interpreted, E entries into lifted code; top missed: 0x4012a0 x123, ...
 //! ```
 //!
 //! `L` is `cpu.lifted` (what lifted code counted itself) and `I` every instruction the
@@ -97,7 +97,7 @@ impl Misses {
 }
 
 /// The stats line (with its newline).
-pub fn line(lifted: u64, interpreted: u64, misses: &Misses) -> String {
+pub fn line(lifted: u64, interpreted: u64, entries: u64, misses: &Misses) -> String {
     let total = lifted + interpreted;
     let percent = if total == 0 {
         0.0
@@ -105,7 +105,7 @@ pub fn line(lifted: u64, interpreted: u64, misses: &Misses) -> String {
         lifted as f64 * 100.0 / total as f64
     };
     let mut s = format!(
-        "oci2wasm: stats: {total} instructions, {lifted} lifted ({percent:.1}%), {interpreted} interpreted"
+        "oci2wasm: stats: {total} instructions, {lifted} lifted ({percent:.1}%), {interpreted} interpreted, {entries} entries into lifted code"
     );
     let top = misses.top(TOP);
     if !top.is_empty() {
@@ -189,13 +189,13 @@ mod tests {
             }
         }
         assert_eq!(
-            line(300, 100, &m),
-            "oci2wasm: stats: 400 instructions, 300 lifted (75.0%), 100 interpreted; \
+            line(300, 100, 7, &m),
+            "oci2wasm: stats: 400 instructions, 300 lifted (75.0%), 100 interpreted, 7 entries into lifted code; \
              top missed: 0x402000 x5, 0x400500 x3, 0x401000 x3\n"
         );
         assert_eq!(
-            line(0, 0, &Misses::new(true)),
-            "oci2wasm: stats: 0 instructions, 0 lifted (0.0%), 0 interpreted\n"
+            line(0, 0, 0, &Misses::new(true)),
+            "oci2wasm: stats: 0 instructions, 0 lifted (0.0%), 0 interpreted, 0 entries into lifted code\n"
         );
         let mut off = Misses::new(false);
         off.add(1);

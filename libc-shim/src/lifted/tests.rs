@@ -136,7 +136,7 @@ fn dispatches_between_lifted_code_and_the_interpreter() {
     );
     assert_eq!((x.calls, x.lifted, x.interp.executed()), (1, 1, 4));
     assert_eq!(x.misses.top(10), [(CODE, 1), (CODE + 2, 1)]);
-    let line = stats::line(x.lifted, x.interp.executed() - x.lifted, &x.misses);
+    let line = stats::line(x.lifted, x.interp.executed() - x.lifted, x.calls, &x.misses);
     assert!(
         line.contains("top missed: 0x10000 x1, 0x10002 x1"),
         "{line}"
