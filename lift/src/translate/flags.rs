@@ -19,6 +19,8 @@ pub enum State {
     Known { op: u32, size: u32 },
     /// A logic operation: CF = OF = 0, the rest from `F_RES`.
     Logic { size: u32 },
+    /// All six flags are in `F_STORED` (kind `STORED`), e.g. after a float compare.
+    Stored,
 }
 
 impl Fx<'_> {
@@ -151,6 +153,10 @@ impl Fx<'_> {
                 }
                 _ => return false,
             },
+            State::Stored => {
+                let v = super::emit::F_STORED;
+                self.cond_bits(v, cc);
+            }
             _ => return false,
         }
         true
@@ -167,6 +173,11 @@ impl Fx<'_> {
         let v = T0 + 4;
         self.rflags();
         self.i(I::LocalSet(v));
+        self.cond_bits(v, cc);
+    }
+
+    /// Evaluates `cc` (not negated) on the RFLAGS bits in local `v`.
+    fn cond_bits(&mut self, v: u32, cc: Cc) {
         let bit = |fx: &mut Self, n: i64| {
             fx.i(I::LocalGet(v))
                 .i(I::I64Const(n))

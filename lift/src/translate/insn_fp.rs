@@ -98,7 +98,150 @@ impl Fx<'_> {
         }
     }
 
+    /// Pushes whether the float in `local` is zero, normal or infinite (not NaN, not denormal).
+    fn fp_not_nan_or_denormal(&mut self, local: u32, double: bool) {
+        self.fp_ordinary(local, double, true);
+        self.i(I::LocalGet(local));
+        if double {
+            self.i(I::F64Abs)
+                .i(I::F64Const(f64::INFINITY.into()))
+                .i(I::F64Eq);
+        } else {
+            self.i(I::F32Abs)
+                .i(I::F32Const(f32::INFINITY.into()))
+                .i(I::F32Eq);
+        }
+        self.i(I::I32Or);
+    }
+
+    /// `ucomisd`/`comisd` (and `ss`): without NaN or denormal operands no MXCSR flag changes
+    /// and ZF/CF come from the ordered compare (PF/OF/SF/AF clear).
+    fn lower_fcmp(&mut self, ins: &Instruction, double: bool, st: &mut State) {
+        let (a, b) = if double {
+            (super::emit::FP0, super::emit::FP0 + 1)
+        } else {
+            (super::emit::FP0 + 3, super::emit::FP0 + 4)
+        };
+        self.ea_prepare(ins);
+        self.fp_read(ins, 0, double);
+        self.i(I::LocalSet(a));
+        self.fp_read(ins, 1, double);
+        self.i(I::LocalSet(b));
+        self.fp_not_nan_or_denormal(a, double);
+        self.fp_not_nan_or_denormal(b, double);
+        self.i(I::I32And);
+        self.if_();
+        let (lt, eq) = if double {
+            (I::F64Lt, I::F64Eq)
+        } else {
+            (I::F32Lt, I::F32Eq)
+        };
+        self.i(I::LocalGet(super::emit::F_STORED))
+            .i(I::I64Const(!libc_shim::interp::lazy::ARITH as i64))
+            .i(I::I64And);
+        self.i(I::LocalGet(a))
+            .i(I::LocalGet(b))
+            .i(lt)
+            .i(I::I64ExtendI32U)
+            .i(I::I64Or);
+        self.i(I::LocalGet(a))
+            .i(I::LocalGet(b))
+            .i(eq)
+            .i(I::I64ExtendI32U)
+            .i(I::I64Const(6))
+            .i(I::I64Shl)
+            .i(I::I64Or)
+            .i(I::LocalSet(super::emit::F_STORED));
+        self.i(I::Else);
+        let mut scratch = *st;
+        self.helper(ins, &mut scratch);
+        // Into the same form: all six flags stored.
+        self.rflags();
+        self.i(I::I64Const(libc_shim::interp::lazy::ARITH as i64))
+            .i(I::I64And)
+            .i(I::LocalGet(super::emit::F_STORED))
+            .i(I::I64Const(!libc_shim::interp::lazy::ARITH as i64))
+            .i(I::I64And)
+            .i(I::I64Or)
+            .i(I::LocalSet(super::emit::F_STORED));
+        self.end();
+        self.i(I::I32Const(libc_shim::interp::lazy::STORED as i32))
+            .i(I::LocalSet(super::emit::F_OP));
+        *st = State::Stored;
+    }
+
+    /// `cvtsi2sd`/`cvtsi2ss` from a 32-bit integer to double (always exact), and `cvttsd2si`
+    /// (truncation) when the value is in range and MXCSR already has the inexact flag.
+    fn lower_fcvt(&mut self, ins: &Instruction, st: &mut State) -> bool {
+        let m = ins.mnemonic();
+        if m == M::Cvtsi2sd && ins.op_kind(0) == OpKind::Register {
+            let src = if ins.op_kind(1) == OpKind::Register {
+                ins.op_register(1).size()
+            } else {
+                ins.memory_size().size()
+            };
+            if src != 4 {
+                return false;
+            }
+            self.ea_prepare(ins);
+            let x = ins.op_register(0) as u32 - Register::XMM0 as u32;
+            let off = (offset::XMM + 16 * x as usize) as u64;
+            self.i(I::LocalGet(CPU));
+            self.read(ins, 1, 4);
+            self.i(I::I32WrapI64).i(I::F64ConvertI32S);
+            self.i(I::F64Store(arg(off, 3)));
+            return true;
+        }
+        if m == M::Cvttsd2si && ins.op_kind(0) == OpKind::Register {
+            let size = ins.op_register(0).size() as u32;
+            let a = super::emit::FP0;
+            self.ea_prepare(ins);
+            self.fp_read(ins, 1, true);
+            self.i(I::LocalSet(a));
+            let (lo, hi) = if size == 8 {
+                (
+                    -9_223_372_036_854_775_808.0f64,
+                    9_223_372_036_854_775_808.0f64,
+                )
+            } else {
+                (-2_147_483_649.0f64, 2_147_483_648.0f64)
+            };
+            // In range (which excludes NaN), and MXCSR's inexact flag already set.
+            self.i(I::LocalGet(a)).i(I::F64Const(lo.into())).i(I::F64Gt);
+            self.i(I::LocalGet(a))
+                .i(I::F64Const(hi.into()))
+                .i(I::F64Lt)
+                .i(I::I32And);
+            self.i(I::LocalGet(CPU))
+                .i(I::I32Load(arg(offset::MXCSR as u64, 2)))
+                .i(I::I32Const(0x20))
+                .i(I::I32And)
+                .i(I::I32And);
+            self.if_();
+            self.i(I::LocalGet(a)).i(I::I64TruncF64S);
+            self.set_reg(ins.op_register(0));
+            self.i(I::Else);
+            let mut scratch = *st;
+            self.helper(ins, &mut scratch);
+            self.end();
+            return true;
+        }
+        false
+    }
+
     pub(super) fn lower_fp(&mut self, ins: &Instruction, st: &mut State) -> bool {
+        match ins.mnemonic() {
+            M::Ucomisd | M::Comisd if ins.op_kind(0) == OpKind::Register => {
+                self.lower_fcmp(ins, true, st);
+                return true;
+            }
+            M::Ucomiss | M::Comiss if ins.op_kind(0) == OpKind::Register => {
+                self.lower_fcmp(ins, false, st);
+                return true;
+            }
+            M::Cvtsi2sd | M::Cvttsd2si => return self.lower_fcvt(ins, st),
+            _ => {}
+        }
         let (op, double) = match ins.mnemonic() {
             M::Addsd => (Op::Add, true),
             M::Subsd => (Op::Sub, true),

@@ -332,6 +332,16 @@ fn scalar_float_fast_path_and_its_fallbacks() {
             a.maxsd(xmm6, xmm1)?;
             a.movss(xmm7, xmm0)?;
             a.subss(xmm7, xmm1)?;
+            a.ucomisd(xmm0, xmm1)?;
+            a.setb(byte_ptr(0x600004))?;
+            a.sete(byte_ptr(0x600005))?;
+            a.setp(byte_ptr(0x600006))?;
+            a.seta(byte_ptr(0x600007))?;
+            a.comiss(xmm7, xmm1)?;
+            a.setbe(byte_ptr(0x600008))?;
+            a.cvtsi2sd(xmm8, esi)?;
+            a.cvttsd2si(r8, xmm0)?;
+            a.cvttsd2si(r9d, xmm3)?;
             a.stmxcsr(dword_ptr(0x600000))?;
             a.ret()
         });
