@@ -3,9 +3,9 @@
 //!
 //! Wasm arithmetic rounds to nearest like x86 but has no MXCSR: no other rounding modes, no
 //! DAZ/FTZ and no sticky exception flags. The fast path therefore runs only when that cannot
-//! matter: MXCSR is the default (all exceptions masked, round to nearest, no DAZ/FTZ) with the
-//! inexact flag already set (the first inexact operation of a program sets it, and programs
-//! rarely clear it), and the operands and result are ordinary: inputs zero or normal and finite,
+//! matter: MXCSR is the default (all exceptions masked, round to nearest, no DAZ/FTZ), the
+//! inexact flag is already set (the first inexact operation of a program sets it, and programs
+//! rarely clear it) or the result is provably exact, and operands and result are ordinary: inputs zero or normal and finite,
 //! the result normal and finite (or an exact zero of an addition). Such an operation can raise
 //! no flag but inexact, which is already set. Anything else (NaN, infinity, denormals, tiny or
 //! overflowing results, other modes, clear inexact flag) re-runs the instruction in the helper,
@@ -18,8 +18,8 @@ use wasm_encoder::{Instruction as I, MemArg};
 use super::emit::{A0, CPU, Fx};
 use super::flags::State;
 
-/// MXCSR with every exception masked, round to nearest, no DAZ/FTZ, and PE (inexact) set;
-/// the low five flag bits are ignored.
+/// MXCSR with every exception masked, round to nearest, no DAZ/FTZ (flag bits aside), and PE
+/// (inexact) set.
 const FAST_MXCSR: i32 = 0x1fa0;
 
 fn arg(offset: u64, align: u32) -> MemArg {
@@ -229,6 +229,91 @@ impl Fx<'_> {
         false
     }
 
+    /// Pushes the number of trailing zero bits of the significand of the float in `local`
+    /// (with the implicit bit, so at most 52 or 23): the significand has `53 - n` (`24 - n`)
+    /// significant bits.
+    fn fp_sig_tz(&mut self, local: u32, double: bool) {
+        self.i(I::LocalGet(local));
+        if double {
+            self.i(I::I64ReinterpretF64)
+                .i(I::I64Const((1i64 << 52) - 1))
+                .i(I::I64And)
+                .i(I::I64Const(1i64 << 52))
+                .i(I::I64Or)
+                .i(I::I64Ctz)
+                .i(I::I32WrapI64);
+        } else {
+            self.i(I::I32ReinterpretF32)
+                .i(I::I32Const((1 << 23) - 1))
+                .i(I::I32And)
+                .i(I::I32Const(1 << 23))
+                .i(I::I32Or)
+                .i(I::I32Ctz);
+        }
+    }
+
+    /// Pushes whether `r = op(a, b)` was exact, conservatively (false may be exact): sums by
+    /// the TwoSum error term; products, quotients and roots when the significant bits fit.
+    fn fp_exact(&mut self, op: Op, double: bool, a: u32, b: u32, r: u32) {
+        let bits = if double { 53 } else { 24 };
+        let (add, sub, mul, eq, neg) = if double {
+            (I::F64Add, I::F64Sub, I::F64Mul, I::F64Eq, I::F64Neg)
+        } else {
+            (I::F32Add, I::F32Sub, I::F32Mul, I::F32Eq, I::F32Neg)
+        };
+        match op {
+            Op::Min | Op::Max => {
+                self.i(I::I32Const(1));
+            }
+            Op::Add | Op::Sub => {
+                // TwoSum: bb = r - a; err = (a - (r - bb)) + (b' - bb); exact iff err == 0.
+                let b_term = |fx: &mut Self| {
+                    fx.i(I::LocalGet(b));
+                    if op == Op::Sub {
+                        fx.i(neg.clone());
+                    }
+                };
+                self.i(I::LocalGet(a));
+                self.i(I::LocalGet(r));
+                self.i(I::LocalGet(r)).i(I::LocalGet(a)).i(sub.clone());
+                self.i(sub.clone());
+                self.i(sub.clone());
+                b_term(self);
+                self.i(I::LocalGet(r)).i(I::LocalGet(a)).i(sub.clone());
+                self.i(sub.clone());
+                self.i(add);
+                if double {
+                    self.i(I::F64Const(0.0f64.into()));
+                } else {
+                    self.i(I::F32Const(0.0f32.into()));
+                }
+                self.i(eq.clone());
+            }
+            Op::Mul => {
+                self.fp_sig_tz(a, double);
+                self.fp_sig_tz(b, double);
+                self.i(I::I32Add).i(I::I32Const(bits)).i(I::I32GeU);
+            }
+            Op::Div => {
+                // r * b == a exactly (the product fits) means the quotient was exact.
+                self.fp_sig_tz(r, double);
+                self.fp_sig_tz(b, double);
+                self.i(I::I32Add).i(I::I32Const(bits)).i(I::I32GeU);
+                self.i(I::LocalGet(r)).i(I::LocalGet(b)).i(mul.clone());
+                self.i(I::LocalGet(a)).i(eq.clone()).i(I::I32And);
+            }
+            Op::Sqrt => {
+                self.fp_sig_tz(r, double);
+                self.i(I::I32Const(1))
+                    .i(I::I32Shl)
+                    .i(I::I32Const(bits))
+                    .i(I::I32GeU);
+                self.i(I::LocalGet(r)).i(I::LocalGet(r)).i(mul);
+                self.i(I::LocalGet(b)).i(eq).i(I::I32And);
+            }
+        }
+    }
+
     pub(super) fn lower_fp(&mut self, ins: &Instruction, st: &mut State) -> bool {
         match ins.mnemonic() {
             M::Ucomisd | M::Comisd if ins.op_kind(0) == OpKind::Register => {
@@ -318,13 +403,20 @@ impl Fx<'_> {
             }
         }
         self.i(I::LocalSet(r));
-        // The fast-path condition.
+        // The fast-path condition: default modes, the inexact flag already set or the result
+        // exact, ordinary operands and result.
         self.i(I::LocalGet(CPU))
             .i(I::I32Load(arg(offset::MXCSR as u64, 2)))
-            .i(I::I32Const(!0x1f))
+            .i(I::LocalTee(super::emit::A0 + 1))
+            .i(I::I32Const(!0x3f))
             .i(I::I32And)
-            .i(I::I32Const(FAST_MXCSR))
+            .i(I::I32Const(FAST_MXCSR & !0x3f))
             .i(I::I32Eq);
+        self.i(I::LocalGet(super::emit::A0 + 1))
+            .i(I::I32Const(0x20))
+            .i(I::I32And);
+        self.fp_exact(op, double, a, b, r);
+        self.i(I::I32Or).i(I::I32And);
         if op != Op::Sqrt {
             self.fp_ordinary(a, double, true);
             self.i(I::I32And);

@@ -308,7 +308,7 @@ fn sse_moves_logic_lanes_and_shuffles() {
 fn scalar_float_fast_path_and_its_fallbacks() {
     // Ordinary values take the fast path; zero divisors, NaN, denormals, a clear inexact flag
     // and another rounding mode go through the helper, which sets MXCSR flags like the CPU.
-    let cases: [(f64, f64, u32); 7] = [
+    let cases: [(f64, f64, u32); 10] = [
         (1.5, 0.1, 0x1fa0),
         (1.5, 0.1, 0x1f80),
         (1.0, 0.0, 0x1fa0),
@@ -316,6 +316,9 @@ fn scalar_float_fast_path_and_its_fallbacks() {
         (5e-324, 1.0, 0x1fa0),
         (1e308, 1e308, 0x1fa0),
         (2.0, 3.0, 0x3fa0),
+        (3.0, 0.5, 0x1f80),
+        (1.0, 3.0, 0x1f80),
+        (6.0, 4.0, 0x1f80),
     ];
     for &(x, y, mxcsr) in &cases {
         let code = assemble(&|a| {
