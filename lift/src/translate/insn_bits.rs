@@ -244,8 +244,51 @@ impl Fx<'_> {
                     *st = self.produce(lazy::SUB, size, TA, TB, TR, None);
                 }
             }
+            // Bit tests with a constant bit number: CF = the bit, ZF kept, the rest undefined
+            // (kept as well); the flags end up stored.
+            M::Bt | M::Bts | M::Btr | M::Btc
+                if ins.op_kind(1) == OpKind::Immediate8 && size >= 2 =>
+            {
+                let n = u32::from(ins.immediate8()) & (bits - 1);
+                self.ea_prepare(ins);
+                self.read(ins, 0, size);
+                self.i(I::LocalSet(TA));
+                if m != M::Bt {
+                    self.i(I::LocalGet(TA)).i(I::I64Const(1i64 << n));
+                    match m {
+                        M::Bts => self.i(I::I64Or),
+                        M::Btr => self.i(I::I64Const(-1)).i(I::I64Xor).i(I::I64And),
+                        _ => self.i(I::I64Xor),
+                    };
+                    self.i(I::LocalSet(TR));
+                    self.write(ins, 0, size, TR);
+                }
+                if live {
+                    // ZF from the state before, CF from the bit.
+                    self.cond(*st, ConditionCode::e);
+                    self.i(I::I64ExtendI32U).i(I::LocalSet(TC));
+                    self.rflags_keep_stored();
+                    self.bit_of(TA, n);
+                    self.i(I::I64Or);
+                    self.i(I::LocalGet(TC))
+                        .i(I::I64Const(6))
+                        .i(I::I64Shl)
+                        .i(I::I64Or);
+                    self.i(I::LocalSet(super::emit::F_STORED));
+                    self.i(I::I32Const(lazy::STORED as i32))
+                        .i(I::LocalSet(super::emit::F_OP));
+                    *st = State::Stored;
+                }
+            }
             _ => return false,
         }
         true
+    }
+
+    /// Pushes `F_STORED` without the arithmetic flags.
+    fn rflags_keep_stored(&mut self) {
+        self.i(I::LocalGet(super::emit::F_STORED))
+            .i(I::I64Const(!lazy::ARITH as i64))
+            .i(I::I64And);
     }
 }

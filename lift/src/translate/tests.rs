@@ -257,6 +257,15 @@ fn shifts_with_flags_rotates_scans_carries_and_exchanges() {
             a.mov(eax, 5)?;
             a.cmpxchg(dword_ptr(0x600010), esi)?;
             a.setb(byte_ptr(0x60000b))?;
+            a.test(esi, esi)?;
+            a.bt(rdi, 3)?;
+            a.setb(byte_ptr(0x60000c))?;
+            a.sete(byte_ptr(0x60000d))?;
+            a.bts(dword_ptr(0x600010), 31)?;
+            a.setb(byte_ptr(0x60000e))?;
+            a.btr(r13, 63)?;
+            a.btc(r13w, 5)?;
+            a.setae(byte_ptr(0x60000f))?;
             a.ret()
         });
         check_same(&code, &[CODE], &start_state(&[(7, x), (6, y)]));
