@@ -173,8 +173,20 @@ fn bulk(c: &mut Ctx, kind: Kind, r: &Regs) -> Result<bool, super::Exit> {
         let pat = c.cpu.gpr[0].to_le_bytes();
         // SAFETY: the destination range was checked writable and inside the guest window.
         let out = unsafe { core::slice::from_raw_parts_mut(base.add(dst), len as usize) };
-        for chunk in out.chunks_exact_mut(size as usize) {
-            chunk.copy_from_slice(&pat[..size as usize]);
+        // A fill, not a copy per element (which compiles to one `memory.copy` call each).
+        if size == 1 {
+            out.fill(pat[0]);
+        } else {
+            let mut word = [0u8; 8];
+            for (i, b) in word.iter_mut().enumerate() {
+                *b = pat[i % size as usize];
+            }
+            let mut words = out.chunks_exact_mut(8);
+            for w in &mut words {
+                w.copy_from_slice(&word);
+            }
+            let rest = words.into_remainder();
+            rest.copy_from_slice(&word[..rest.len()]);
         }
     }
     c.cpu.gpr[7] = di.wrapping_add(len);
