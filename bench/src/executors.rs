@@ -3,8 +3,10 @@
 //! Native and qemu-x86_64 run the host binary directly. The converted executors build a `dir:`
 //! image tree holding the workload's program and inputs, convert it with
 //! `oci2wasm convert dir:TREE -o DIR --name NAME [FLAGS]` and run the component with
-//! `oci2wasm run DIR/NAME.wasm -- PROGRAM ARGS`. A new converted executor (the lifter) is one
-//! more row in [`EXECUTORS`].
+//! `oci2wasm run DIR/NAME.wasm -- PROGRAM ARGS`: `interpreted` with `--lift none` (the
+//! interpreter alone), `lifted` with `--lift all` (every program translated ahead of time, the
+//! interpreter for what was not found). A new converted executor is one more row in
+//! [`EXECUTORS`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -46,10 +48,16 @@ pub const EXECUTORS: &[Executor] = &[
     },
     Executor {
         name: "interpreted",
-        via: Via::Oci2wasm { convert_flags: &[] },
+        via: Via::Oci2wasm {
+            convert_flags: &["--lift", "none"],
+        },
     },
-    // Once the lifter lands (`convert --lift all`), uncomment:
-    // Executor { name: "lifted", via: Via::Oci2wasm { convert_flags: &["--lift", "all"] } },
+    Executor {
+        name: "lifted",
+        via: Via::Oci2wasm {
+            convert_flags: &["--lift", "all"],
+        },
+    },
 ];
 
 /// Where things are on the host.

@@ -1,7 +1,7 @@
 //! The oci2wasm benchmark bench: times each workload natively, under `qemu-x86_64` and converted
-//! by `oci2wasm` (interpreted now; lifted once the lifter lands), in one run, and reports the
-//! slowdown vs native per workload, the geomean per executor, start-up times and component
-//! sizes as a markdown table on stdout, `OUT/bench.csv` and `OUT/bench.png`.
+//! by `oci2wasm` (interpreted and lifted), in one run, and reports the slowdown vs native per
+//! workload, the geomean per executor, start-up times and component sizes as a markdown table on
+//! stdout, `OUT/bench.csv` and `OUT/bench.png`.
 //!
 //! ```text
 //! cargo run -p bench --release -- [--quick] [--runs N] [--only fib,sort] [--out DIR]
