@@ -181,6 +181,9 @@ impl Vfs {
         if path.starts_with(b"/") {
             return Ok(Vec::new());
         }
+        // `dirfd` is an `int`: the kernel looks at the low 32 bits only (a zero-extended
+        // AT_FDCWD is still AT_FDCWD).
+        let dirfd = i64::from(dirfd as i32);
         if dirfd == i64::from(at::FDCWD) {
             return Ok(self.cwd.clone());
         }
