@@ -54,6 +54,8 @@ pub const N_I32_TEMPS: u32 = 3;
 pub const NO_FLAGS: u32 = A0 + N_I32_TEMPS;
 /// Scratch floats: three f64, then three f32.
 pub const FP0: u32 = NO_FLAGS + 1;
+/// Scratch v128s: three.
+pub const V0: u32 = FP0 + 6;
 
 /// A label on the emitter's control stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +102,7 @@ impl<'a> Fx<'a> {
             (5 + N_I32_TEMPS, ValType::I32),
             (3, ValType::F64),
             (3, ValType::F32),
+            (3, ValType::V128),
         ];
         Fx {
             f: Function::new(locals),

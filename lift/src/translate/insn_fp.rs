@@ -314,7 +314,59 @@ impl Fx<'_> {
         }
     }
 
+    /// `addpd`/`subpd`/`mulpd`/`divpd`: on the fast path when MXCSR is the default with the
+    /// inexact flag set and every lane's operands and result are ordinary.
+    fn lower_fp_packed(&mut self, ins: &Instruction, st: &mut State) -> bool {
+        use super::emit::V0;
+        let op = match ins.mnemonic() {
+            M::Addpd => I::F64x2Add,
+            M::Subpd => I::F64x2Sub,
+            M::Mulpd => I::F64x2Mul,
+            M::Divpd => I::F64x2Div,
+            _ => return false,
+        };
+        if ins.op_count() != 2 || ins.op_kind(0) != OpKind::Register {
+            return false;
+        }
+        let sum = matches!(ins.mnemonic(), M::Addpd | M::Subpd);
+        let (va, vb, vr) = (V0, V0 + 1, V0 + 2);
+        let f = super::emit::FP0;
+        self.ea_prepare(ins);
+        self.read_v128(ins, 0);
+        self.i(I::LocalSet(va));
+        self.read_v128(ins, 1);
+        self.i(I::LocalSet(vb));
+        self.i(I::LocalGet(va)).i(I::LocalGet(vb)).i(op);
+        self.i(I::LocalSet(vr));
+        self.i(I::LocalGet(CPU))
+            .i(I::I32Load(arg(offset::MXCSR as u64, 2)))
+            .i(I::I32Const(!0x1f))
+            .i(I::I32And)
+            .i(I::I32Const(FAST_MXCSR))
+            .i(I::I32Eq);
+        for lane in 0..2u8 {
+            for (v, zero) in [(va, true), (vb, true), (vr, sum)] {
+                self.i(I::LocalGet(v)).i(I::F64x2ExtractLane(lane));
+                self.i(I::LocalSet(f));
+                self.fp_ordinary(f, true, zero);
+                self.i(I::I32And);
+            }
+        }
+        self.if_();
+        self.write_v128(ins, 0, &|fx: &mut Self| {
+            fx.i(I::LocalGet(vr));
+        });
+        self.i(I::Else);
+        let mut scratch = *st;
+        self.helper(ins, &mut scratch);
+        self.end();
+        true
+    }
+
     pub(super) fn lower_fp(&mut self, ins: &Instruction, st: &mut State) -> bool {
+        if self.lower_fp_packed(ins, st) {
+            return true;
+        }
         match ins.mnemonic() {
             M::Ucomisd | M::Comisd if ins.op_kind(0) == OpKind::Register => {
                 self.lower_fcmp(ins, true, st);

@@ -48,7 +48,7 @@ impl Fx<'_> {
     }
 
     /// Pushes operand `i` as a v128 (an XMM register or 16 bytes of memory).
-    fn read_v128(&mut self, ins: &Instruction, i: u32) {
+    pub(super) fn read_v128(&mut self, ins: &Instruction, i: u32) {
         match ins.op_kind(i) {
             OpKind::Register => {
                 let x = xmm_index(ins.op_register(i)).expect("an XMM register");
@@ -63,7 +63,7 @@ impl Fx<'_> {
     }
 
     /// Stores the v128 in local... (the value must be pushed by `value`) to operand `i`.
-    fn write_v128(&mut self, ins: &Instruction, i: u32, value: &dyn Fn(&mut Self)) {
+    pub(super) fn write_v128(&mut self, ins: &Instruction, i: u32, value: &dyn Fn(&mut Self)) {
         match ins.op_kind(i) {
             OpKind::Register => {
                 let x = xmm_index(ins.op_register(i)).expect("an XMM register");
@@ -178,6 +178,25 @@ impl Fx<'_> {
                         self.write(ins, 0, size, TR);
                     }
                     _ => return false,
+                }
+            }
+            // Half loads and stores: the other half of the register is kept.
+            M::Movlpd | M::Movlps | M::Movhpd | M::Movhps if is_mem(0) || is_mem(1) => {
+                let high = matches!(m, M::Movhpd | M::Movhps);
+                let gb = u64::from(self.link.guest_base);
+                let half = if high { 8 } else { 0 };
+                if let Some(d) = x0 {
+                    let off = Self::xmm_off(d) + half;
+                    self.i(I::LocalGet(CPU));
+                    self.i(I::LocalGet(A0)).i(I::I64Load(cpu_arg(gb, 0)));
+                    self.i(I::I64Store(cpu_arg(off, 3)));
+                } else if let Some(s) = x1 {
+                    let off = Self::xmm_off(s) + half;
+                    self.i(I::LocalGet(A0));
+                    self.i(I::LocalGet(CPU)).i(I::I64Load(cpu_arg(off, 3)));
+                    self.i(I::I64Store(cpu_arg(gb, 0)));
+                } else {
+                    return false;
                 }
             }
             M::Pxor | M::Xorps | M::Xorpd if x0.is_some() && x0 == x1 => {

@@ -354,6 +354,14 @@ fn scalar_float_fast_path_and_its_fallbacks() {
             a.cvtsi2sd(xmm8, esi)?;
             a.cvttsd2si(r8, xmm0)?;
             a.cvttsd2si(r9d, xmm3)?;
+            a.unpcklpd(xmm0, xmm1)?;
+            a.movapd(xmm10, xmm0)?;
+            a.mulpd(xmm10, xmm0)?;
+            a.addpd(xmm10, xmm1)?;
+            a.divpd(xmm0, xmm10)?;
+            a.unpckhpd(xmm10, xmm0)?;
+            a.movhpd(xmm11, qword_ptr(0x600010))?;
+            a.movlpd(qword_ptr(0x600018), xmm10)?;
             a.stmxcsr(dword_ptr(0x600000))?;
             a.ret()
         });

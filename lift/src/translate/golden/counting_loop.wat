@@ -8,7 +8,7 @@
   (export "mem" (memory 0))
   (export "f0" (func 2))
   (func (;2;) (type 2) (param i32 i32 i32) (result i32)
-    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32 i32 f64 f64 f64 f32 f32 f32)
+    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32 i32 f64 f64 f64 f32 f32 f32 v128 v128 v128)
     local.get 0
     i64.load
     local.set 3
