@@ -214,7 +214,9 @@ impl Fx<'_> {
                 .i(I::I32And);
             self.i(I::LocalGet(CPU))
                 .i(I::I32Load(arg(offset::MXCSR as u64, 2)))
-                .i(I::I32Const(0x20))
+                .i(I::I32Const(5))
+                .i(I::I32ShrU)
+                .i(I::I32Const(1))
                 .i(I::I32And)
                 .i(I::I32And);
             self.if_();
@@ -465,7 +467,9 @@ impl Fx<'_> {
             .i(I::I32Const(FAST_MXCSR & !0x3f))
             .i(I::I32Eq);
         self.i(I::LocalGet(super::emit::A0 + 1))
-            .i(I::I32Const(0x20))
+            .i(I::I32Const(5))
+            .i(I::I32ShrU)
+            .i(I::I32Const(1))
             .i(I::I32And);
         self.fp_exact(op, double, a, b, r);
         self.i(I::I32Or).i(I::I32And);

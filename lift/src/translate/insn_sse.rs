@@ -258,8 +258,16 @@ impl Fx<'_> {
             | M::Punpckhbw
             | M::Punpckhwd
             | M::Punpckhdq
-            | M::Punpckhqdq => {
+            | M::Punpckhqdq
+            | M::Unpcklpd
+            | M::Unpckhpd
+            | M::Unpcklps
+            | M::Unpckhps => {
                 let (w, high) = match m {
+                    M::Unpcklpd => (8, false),
+                    M::Unpckhpd => (8, true),
+                    M::Unpcklps => (4, false),
+                    M::Unpckhps => (4, true),
                     M::Punpcklbw => (1, false),
                     M::Punpcklwd => (2, false),
                     M::Punpckldq => (4, false),
