@@ -85,7 +85,12 @@ pub extern "C" fn _start() {
         &mut exec,
     );
     if options.stats {
-        let line = stats::line(exec.lifted, exec.interp.executed(), exec.calls, &exec.misses);
+        let line = stats::line(
+            exec.lifted,
+            exec.interp.executed(),
+            exec.calls,
+            &exec.misses,
+        );
         let _ = p.write(2, line.as_bytes());
     }
     if let Some(path) = &options.record_misses
