@@ -412,11 +412,8 @@ impl<'a> Function<'a> {
         fx.end();
     }
 
-    /// A direct call of a lifted function whose return address is already pushed. Afterwards
-    /// only the registers the callee (and what it calls) may have changed are reloaded; if it
-    /// stopped or did not come back to `ret`, the function leaves with the CPU state as the
-    /// callee left it.
-    fn call(&mut self, target: u64, func: u32, block: u32, ret: u64) {
+    /// Past [`MAX_DEPTH`] nested lifted calls, leaves to the runtime at `target` instead.
+    fn depth_guard(&mut self, target: u64) {
         let fx = &mut self.fx;
         fx.i(I::LocalGet(DEPTH))
             .i(I::I32Const(MAX_DEPTH))
@@ -424,16 +421,19 @@ impl<'a> Function<'a> {
         fx.if_();
         fx.exit_to(target);
         fx.end();
+    }
+
+    /// A direct call of a lifted function whose return address is already pushed. Afterwards
+    /// only the registers the callee (and what it calls) may have changed are reloaded; if it
+    /// stopped or did not come back to `ret`, the function leaves with the CPU state as the
+    /// callee left it.
+    fn call(&mut self, target: u64, func: u32, block: u32, ret: u64) {
+        self.depth_guard(target);
+        let fx = &mut self.fx;
         // The pushed return address made rsp dirty.
         fx.store_gprs(self.dirty | 1 << 4);
-        let callee = fx.link.first_func + func;
-        fx.i(I::LocalGet(CPU))
-            .i(I::I32Const(block as i32))
-            .i(I::LocalGet(DEPTH))
-            .i(I::I32Const(1))
-            .i(I::I32Add)
-            .i(I::Call(callee))
-            .i(I::LocalSet(EXIT_CODE));
+        fx.call_lifted(func, block);
+        fx.i(I::LocalSet(EXIT_CODE));
         let changed = self.clobber.get(&target).copied().unwrap_or(u16::MAX);
         fx.load_gprs((fx.used & changed) | 1 << 4);
         fx.i(I::LocalGet(EXIT_CODE));
@@ -451,23 +451,12 @@ impl<'a> Function<'a> {
 
     /// A jump to another lifted function: call it and return what it returns.
     fn tail_call(&mut self, target: u64, func: u32, block: u32) {
+        self.depth_guard(target);
         let fx = &mut self.fx;
-        fx.i(I::LocalGet(DEPTH))
-            .i(I::I32Const(MAX_DEPTH))
-            .i(I::I32GeS);
-        fx.if_();
-        fx.exit_to(target);
-        fx.end();
         fx.store_gprs(fx.modified);
         fx.store_flags();
         fx.flush_count();
-        let callee = fx.link.first_func + func;
-        fx.i(I::LocalGet(CPU))
-            .i(I::I32Const(block as i32))
-            .i(I::LocalGet(DEPTH))
-            .i(I::I32Const(1))
-            .i(I::I32Add)
-            .i(I::Call(callee))
-            .i(I::Return);
+        fx.call_lifted(func, block);
+        fx.i(I::Return);
     }
 }

@@ -232,6 +232,18 @@ impl<'a> Fx<'a> {
         self.i(I::I64Const(0)).i(I::LocalSet(ICNT));
     }
 
+    /// Calls lifted function `func` (relative to `first_func`) at `block`, one level deeper;
+    /// pushes its exit code.
+    pub fn call_lifted(&mut self, func: u32, block: u32) {
+        let callee = self.link.first_func + func;
+        self.i(I::LocalGet(CPU))
+            .i(I::I32Const(block as i32))
+            .i(I::LocalGet(DEPTH))
+            .i(I::I32Const(1))
+            .i(I::I32Add)
+            .i(I::Call(callee));
+    }
+
     // ---- leaving ----
 
     /// Leaves through the epilogue with `cpu.rip` = the i64 on the stack.
