@@ -369,7 +369,7 @@ const STATS_WORKLOADS: &[(&str, &[&str])] = &[
 ];
 
 /// The lowest share of instructions that must run in lifted code on each of
-/// [`STATS_WORKLOADS`] (98.1-100% when measured).
+/// [`STATS_WORKLOADS`] (97-100% when measured).
 const MIN_LIFTED_PERCENT: f64 = 90.0;
 
 /// Writes `random.bin` (4 MiB of pseudo-random bytes) and `lines.txt` (50 K lines `wordN
