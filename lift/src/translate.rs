@@ -40,7 +40,7 @@ use wasm_encoder::{BlockType, Instruction as I};
 
 use crate::link::{EXIT_CONTINUE, LiftedElf, Link, MAX_DEPTH, MapEntry, Report};
 use cfg::{Cfg, Context, End};
-use emit::{CPU, DEPTH, ENTRY, EXIT_CODE, Fx, ICNT, Label, NEXT};
+use emit::{DEPTH, ENTRY, EXIT_CODE, Fx, ICNT, Label, NEXT};
 use flags::State;
 use insn::At;
 
