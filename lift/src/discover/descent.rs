@@ -187,7 +187,11 @@ impl<'a> Walker<'a> {
         let mut instr = Instruction::default();
         while decoder.can_decode() {
             decoder.decode_out(&mut instr);
-            if instr.is_invalid() || !self.claim(instr.ip(), instr.len()) {
+            if instr.is_invalid() {
+                return;
+            }
+            if !self.claim(instr.ip(), instr.len()) {
+                self.revisit(instr, history, function, found, paths);
                 return;
             }
             found.instructions += 1;
@@ -311,6 +315,41 @@ impl<'a> Walker<'a> {
         match self.regions.range(..=target).next_back() {
             Some((&start, &end)) => start == target || target >= end,
             None => true,
+        }
+    }
+
+    /// A path that merged into decoded code at `first`: if a few instructions on (falling
+    /// through not-taken branches) an indirect `jmp` was left unresolved, this path's history
+    /// may show its table (the path that decoded it first may have come from elsewhere, e.g. a
+    /// loop's back edge found through a guessed root before the loop's preheader).
+    fn revisit(
+        &mut self,
+        first: Instruction,
+        mut history: History,
+        function: u64,
+        found: &mut Discovery,
+        paths: &mut Vec<Item>,
+    ) {
+        let mut instr = first;
+        for _ in 0..jump_table::LEN {
+            history.push(instr);
+            match instr.flow_control() {
+                FlowControl::Next | FlowControl::ConditionalBranch => {}
+                FlowControl::IndirectBranch => {
+                    if found.unresolved_jumps.remove(&instr.ip()) {
+                        self.indirect(&instr, function, &history, found, paths);
+                    }
+                    return;
+                }
+                _ => return,
+            }
+            let Some(bytes) = self.code.bytes_at(instr.next_ip()) else {
+                return;
+            };
+            instr = Decoder::with_ip(64, bytes, instr.next_ip(), DecoderOptions::NONE).decode();
+            if instr.is_invalid() {
+                return;
+            }
         }
     }
 

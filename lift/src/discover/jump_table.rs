@@ -21,7 +21,7 @@ use super::seeds::Relocations;
 use crate::code::Code;
 
 /// Instructions of history kept per path.
-const LEN: usize = 16;
+pub(super) const LEN: usize = 16;
 /// Largest table accepted.
 const MAX_ENTRIES: u64 = 1 << 14;
 
