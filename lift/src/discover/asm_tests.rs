@@ -184,3 +184,54 @@ fn jump_table_shapes() {
         .count();
     assert_eq!(calls, 4);
 }
+
+/// A `switch` whose loop head is first reached from a path that lacks the table's base (here
+/// `g` jumps into it before `f`'s preheader is walked): the later path that merges into the
+/// decoded head still resolves the table.
+#[test]
+fn a_table_is_resolved_by_a_later_path_that_merges_into_it() -> Result<(), IcedError> {
+    let mut a = CodeAssembler::new(64)?;
+    let mut g = a.create_label();
+    let mut f = a.create_label();
+    let mut head = a.create_label();
+    let mut out = a.create_label();
+    let mut jmp = a.create_label();
+    let mut cases: Vec<CodeLabel> = (0..4).map(|_| a.create_label()).collect();
+    a.call(g)?;
+    a.call(f)?;
+    a.ret()?;
+    a.set_label(&mut g)?;
+    a.mov(eax, 1)?;
+    a.jmp(head)?;
+    a.set_label(&mut f)?;
+    a.mov(rsi, TABLE_A)?;
+    a.xor(eax, eax)?;
+    a.set_label(&mut head)?;
+    a.cmp(eax, 3)?;
+    a.ja(out)?;
+    a.set_label(&mut jmp)?;
+    a.jmp(qword_ptr(rsi + rax * 8))?;
+    for (i, case) in cases.iter_mut().enumerate() {
+        a.set_label(case)?;
+        a.mov(eax, i as u32)?;
+        a.ret()?;
+    }
+    a.set_label(&mut out)?;
+    a.ret()?;
+    let result = a.assemble_options(CODE, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let targets = cases
+        .iter()
+        .map(|l| result.label_ip(l))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut data = vec![0u8; 0x100];
+    for (i, t) in targets.iter().enumerate() {
+        data[i * 8..i * 8 + 8].copy_from_slice(&t.to_le_bytes());
+    }
+    let bytes = elf(&result.inner.code_buffer, &data);
+    let code = Code::new(&bytes, 0).unwrap();
+    let found = discover(&code, &bytes).unwrap();
+    let at = result.label_ip(&jmp)?;
+    assert_eq!(found.jump_tables.get(&at), Some(&targets), "{found:?}");
+    assert!(!found.unresolved_jumps.contains(&at));
+    Ok(())
+}
