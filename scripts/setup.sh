@@ -12,12 +12,15 @@ set -euo pipefail
 #   debootstrap     the Debian bookworm minbase fixture (dynamic glibc programs)
 #   jq curl python3 used by fixtures/build.sh and fixtures/registry.sh
 #   apache2-utils   htpasswd, for the registry authentication test
+#   gcc libc6-dev binutils
+#                   lift's discovery tests: a static glibc program (gcc -static), strip
 #   rustc-web cargo-web rust-web-src
 #                   a second Rust (1.9x) with its library sources, which builds core/alloc for
 #                   wasm32 (libc-shim/build-wasm.sh) where rustup cannot add the target
 #   qemu-user fonts-dejavu-core
 #                   bench/: the qemu-x86_64 column, and the font of its PNG chart
 PACKAGES=(busybox-static musl-tools umoci skopeo docker-registry debootstrap jq curl python3 apache2-utils
+    gcc libc6-dev binutils
     rustc-web cargo-web rust-web-src qemu-user fonts-dejavu-core)
 
 missing=()
