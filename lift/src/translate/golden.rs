@@ -7,7 +7,7 @@ use iced_x86::code_asm::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::testing::{CODE, assemble, module};
+use super::testing::{CODE, assemble, counting_loop, module};
 
 fn check(name: &str, code: &[u8]) {
     let (wasm, _) = module(code, &[CODE], BTreeMap::new());
@@ -39,19 +39,7 @@ fn check(name: &str, code: &[u8]) {
 #[test]
 fn golden_counting_loop() {
     // cmp+jcc fusion: `dec; jnz` becomes one compare of the result with zero.
-    check(
-        "counting_loop",
-        &assemble(&|a| {
-            let mut top = a.create_label();
-            a.xor(eax, eax)?;
-            a.mov(ecx, 100)?;
-            a.set_label(&mut top)?;
-            a.add(eax, ecx)?;
-            a.dec(ecx)?;
-            a.jnz(top)?;
-            a.ret()
-        }),
-    );
+    check("counting_loop", &counting_loop());
 }
 
 #[test]

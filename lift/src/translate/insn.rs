@@ -159,6 +159,14 @@ impl Fx<'_> {
         }
     }
 
+    /// Reads operands 0 and 1 (zero-extended from `size` bytes) into `TA` and `TB`.
+    pub(super) fn read_operands(&mut self, ins: &Instruction, size: u32) {
+        self.read(ins, 0, size);
+        self.i(I::LocalSet(TA));
+        self.read(ins, 1, size);
+        self.i(I::LocalSet(TB));
+    }
+
     /// Writes the i64 in local `v` to operand `i` (register or memory) of `size` bytes.
     pub(super) fn write(&mut self, ins: &Instruction, i: u32, size: u32, v: u32) {
         match ins.op_kind(i) {
@@ -251,10 +259,7 @@ impl Fx<'_> {
                     self.i(I::I64Const(0)).i(I::LocalSet(TA));
                     self.i(I::I64Const(0)).i(I::LocalSet(TB));
                 } else {
-                    self.read(ins, 0, size);
-                    self.i(I::LocalSet(TA));
-                    self.read(ins, 1, size);
-                    self.i(I::LocalSet(TB));
+                    self.read_operands(ins, size);
                 }
                 self.i(I::LocalGet(TA)).i(I::LocalGet(TB));
                 self.i(match m {
@@ -417,10 +422,7 @@ impl Fx<'_> {
                 self.i(I::LocalSet(GPR0 + 5));
             }
             M::Xchg if ins.op_kind(0) == OpKind::Register && ins.op_kind(1) == OpKind::Register => {
-                self.read(ins, 0, size);
-                self.i(I::LocalSet(TA));
-                self.read(ins, 1, size);
-                self.i(I::LocalSet(TB));
+                self.read_operands(ins, size);
                 self.write(ins, 0, size, TB);
                 self.write(ins, 1, size, TA);
             }

@@ -163,10 +163,7 @@ impl Fx<'_> {
             }
             M::Adc | M::Sbb if size >= 4 => {
                 self.ea_prepare(ins);
-                self.read(ins, 0, size);
-                self.i(I::LocalSet(TA));
-                self.read(ins, 1, size);
-                self.i(I::LocalSet(TB));
+                self.read_operands(ins, size);
                 self.cond(*st, ConditionCode::b);
                 self.i(I::I64ExtendI32U).i(I::LocalSet(TC));
                 self.i(I::LocalGet(TA)).i(I::LocalGet(TB));
@@ -193,19 +190,13 @@ impl Fx<'_> {
             M::Xchg => {
                 // A register with memory (or the same register twice).
                 self.ea_prepare(ins);
-                self.read(ins, 0, size);
-                self.i(I::LocalSet(TA));
-                self.read(ins, 1, size);
-                self.i(I::LocalSet(TB));
+                self.read_operands(ins, size);
                 self.write(ins, 0, size, TB);
                 self.write(ins, 1, size, TA);
             }
             M::Xadd => {
                 self.ea_prepare(ins);
-                self.read(ins, 0, size);
-                self.i(I::LocalSet(TA));
-                self.read(ins, 1, size);
-                self.i(I::LocalSet(TB));
+                self.read_operands(ins, size);
                 self.i(I::LocalGet(TA)).i(I::LocalGet(TB)).i(I::I64Add);
                 self.mask(size);
                 self.i(I::LocalSet(TR));

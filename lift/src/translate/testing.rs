@@ -5,7 +5,7 @@
 //! A lifted run is a small dispatcher like the runtime's: call the lifted entry for `rip` when
 //! there is one, else interpret one instruction, until `rip` reaches [`SENTINEL`].
 
-use iced_x86::code_asm::CodeAssembler;
+use iced_x86::code_asm::{CodeAssembler, eax, ecx};
 use libc_shim::cpu::Cpu;
 use libc_shim::interp::{Exit, Interp};
 use libc_shim::mem::{GuestMem, perm};
@@ -43,6 +43,20 @@ pub fn assemble(f: &dyn Fn(&mut CodeAssembler) -> Result<(), iced_x86::IcedError
     let mut a = CodeAssembler::new(64).unwrap();
     f(&mut a).unwrap();
     a.assemble(CODE).unwrap()
+}
+
+/// `eax = 100 + 99 + ... + 1` by a `dec; jnz` loop: the smallest flags-fused loop.
+pub fn counting_loop() -> Vec<u8> {
+    assemble(&|a| {
+        let mut top = a.create_label();
+        a.xor(eax, eax)?;
+        a.mov(ecx, 100)?;
+        a.set_label(&mut top)?;
+        a.add(eax, ecx)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.ret()
+    })
 }
 
 pub fn link() -> Link {

@@ -6,21 +6,11 @@ use iced_x86::code_asm::*;
 use iced_x86::BlockEncoderOptions;
 use std::collections::BTreeMap;
 
-use super::testing::{CODE, assemble, check_same, check_same_tables, start_state};
+use super::testing::{CODE, assemble, check_same, check_same_tables, counting_loop, start_state};
 
 #[test]
 fn loop_with_flags() {
-    let code = assemble(&|a| {
-        let mut top = a.create_label();
-        a.xor(eax, eax)?;
-        a.mov(ecx, 100)?;
-        a.set_label(&mut top)?;
-        a.add(eax, ecx)?;
-        a.dec(ecx)?;
-        a.jnz(top)?;
-        a.ret()
-    });
-    let c = check_same(&code, &[CODE], &start_state(&[]));
+    let c = check_same(&counting_loop(), &[CODE], &start_state(&[]));
     assert_eq!(c.interpreted, 0);
 }
 
