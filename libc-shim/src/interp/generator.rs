@@ -32,6 +32,7 @@ use super::Exit;
 use super::flags::{AF, CF, DF, OF, PF, SF, ZF};
 use super::testing::{FLAGS, State, assemble, run_interp, run_native};
 use cases::{Op, Rng};
+use forms::Variant;
 
 /// Cases per runnable form.
 const CASES: usize = 24;
@@ -39,6 +40,7 @@ const CASES: usize = 24;
 /// Result of one form.
 struct Row {
     code: Code,
+    variant: Variant,
     cases: usize,
     passed: usize,
     failed: usize,
@@ -194,9 +196,10 @@ fn snippet(bytes: &[u8], x87: bool, mmx: bool) -> Vec<u8> {
 }
 
 /// Runs `n` cases of one form.
-fn run_form(code: Code, n: usize) -> Row {
+fn run_form(code: Code, variant: Variant, n: usize) -> Row {
     let mut row = Row {
         code,
+        variant,
         cases: 0,
         passed: 0,
         failed: 0,
@@ -209,7 +212,7 @@ fn run_form(code: Code, n: usize) -> Row {
     let x87 = is_x87(code);
     let mmx = is_mmx(code);
     for k in 0..n {
-        let mut ops = cases::operands(code, k, &mut rng);
+        let mut ops = cases::operands(code, k, variant == Variant::Mem, &mut rng);
         let mut s = cases::state(k, &mut rng);
         let mask = if is_shift(code.mnemonic()) {
             shift_mask(code, &mut ops, &mut s, base_mask)
@@ -260,9 +263,10 @@ fn run_all(sample: Option<usize>) -> (Vec<Row>, forms::Excluded) {
             continue;
         }
         rows.push(match &f.run {
-            Ok(()) => run_form(f.code, CASES),
+            Ok(()) => run_form(f.code, f.variant, CASES),
             Err(r) => Row {
                 code: f.code,
+                variant: f.variant,
                 cases: 0,
                 passed: 0,
                 failed: 0,
@@ -289,11 +293,12 @@ fn status(r: &Row) -> String {
     }
 }
 
-/// One table line per form.
+/// One table line per form (a `Code` with an r/m operand has a `reg` and a `mem` line).
 fn line(r: &Row) -> String {
     format!(
-        "| {:?} | {:?} | {} | {} | {} | {} |",
+        "| {:?} | {} | {:?} | {} | {} | {} | {} |",
         r.code,
+        r.variant.name(),
         r.code.mnemonic(),
         r.cases,
         r.passed,

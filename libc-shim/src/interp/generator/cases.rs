@@ -91,11 +91,10 @@ pub(super) enum Op {
 }
 
 /// Operands for case `k`: register pool `k % 2` (one register for every operand of a class when
-/// `k % 8 == 7`), memory instead of r/m registers when `k % 3 == 2`, immediates from the edge
-/// list then random.
-pub(super) fn operands(code: Code, k: usize, rng: &mut Rng) -> Vec<Op> {
+/// `k % 8 == 7`), memory for the r/m operand when `mem` (the form's memory variant),
+/// immediates from the edge list then random.
+pub(super) fn operands(code: Code, k: usize, mem: bool, rng: &mut Rng) -> Vec<Op> {
     let pool = k % 2;
-    let mem = k % 3 == 2;
     let mut imms = 0;
     let kinds = code.op_code().op_kinds();
     let mut v = Vec::new();
@@ -113,9 +112,7 @@ pub(super) fn operands(code: Code, k: usize, rng: &mut Rng) -> Vec<Op> {
             K::mem => Op::Mem,
             K::mem_offs => Op::MemOffs,
             K::seg_rBX_al => Op::Xlat,
-            K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem | K::xmm_or_mem if mem => {
-                Op::Mem
-            }
+            k if mem && super::forms::is_rm(k) => Op::Mem,
             K::r8_or_mem | K::r8_reg | K::r8_opcode => Op::Reg(P8[pool][i]),
             K::r16_or_mem | K::r16_reg | K::r16_reg_mem | K::r16_rm | K::r16_opcode => {
                 Op::Reg(P16[pool][i])

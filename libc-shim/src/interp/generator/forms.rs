@@ -1,5 +1,6 @@
 //! Instruction forms for the generator: every iced-x86 [`Code`] that is a legacy-encoded
-//! instruction valid in 64-bit mode, classified as runnable or skipped with a reason.
+//! instruction valid in 64-bit mode, split into its register and memory forms when it has an
+//! r/m operand (uops.info's convention), classified as runnable or skipped with a reason.
 //!
 //! Skip categories: a CPUID feature the interpreter's cpuid does not claim; control flow
 //! (branches, calls, traps); privileged or system/segment state (including pushf/popf: a
@@ -48,11 +49,43 @@ const CLAIMED: &[F] = &[
     F::PAUSE,
 ];
 
+/// Which operand variant of a [`Code`] a form is. uops.info's convention: a `Code` with an r/m
+/// operand is two instruction forms, its register form and its memory form.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Variant {
+    /// The `Code` has no r/m operand: one form.
+    Only,
+    /// The r/m operand is a register.
+    Reg,
+    /// The r/m operand is memory.
+    Mem,
+}
+
+impl Variant {
+    /// The table's name for the variant.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Variant::Only => "-",
+            Variant::Reg => "reg",
+            Variant::Mem => "mem",
+        }
+    }
+}
+
 /// A form and whether the generator runs it.
 pub(super) struct Form {
     pub code: Code,
+    pub variant: Variant,
     /// `Err(reason)` when skipped.
     pub run: Result<(), String>,
+}
+
+/// Whether `k` is an r/m operand (a register or a memory operand, chosen by ModRM.mod).
+pub(super) fn is_rm(k: K) -> bool {
+    matches!(
+        k,
+        K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::r64_or_mem | K::xmm_or_mem | K::mm_or_mem
+    )
 }
 
 /// Counts of codes left out of the table entirely.
@@ -202,10 +235,19 @@ pub(super) fn forms() -> (Vec<Form>, Excluded) {
             ex.not_64bit += 1;
             continue;
         }
-        v.push(Form {
-            code,
-            run: classify(code),
-        });
+        let run = classify(code);
+        if op.op_kinds().iter().any(|&k| is_rm(k)) {
+            for variant in [Variant::Reg, Variant::Mem] {
+                let run = run.clone();
+                v.push(Form { code, variant, run });
+            }
+        } else {
+            v.push(Form {
+                code,
+                variant: Variant::Only,
+                run,
+            });
+        }
     }
     (v, ex)
 }
