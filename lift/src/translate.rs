@@ -20,6 +20,7 @@
 
 mod cfg;
 mod dataflow;
+mod dispatch;
 mod emit;
 mod flags;
 #[cfg(test)]
@@ -92,11 +93,14 @@ pub fn translate(
         ..Report::default()
     };
     let mut helpers: HashMap<Mnemonic, u64> = HashMap::new();
-    let mut bodies = Vec::with_capacity(cfgs.len());
+    // The dispatch function follows this ELF's lifted functions.
+    let dispatch = first + cfgs.len() as u32;
+    let mut bodies = Vec::with_capacity(cfgs.len() + 1);
     let mut entries: BTreeMap<u64, MapEntry> = BTreeMap::new();
     for (i, c) in cfgs.iter().enumerate() {
         let dirty = dataflow::dirty_in(c, &cx);
         let body = Function::new(c, link, &by_entry, &plan.jump_tables, dirty, &clobber)
+            .with_dispatch(dispatch)
             .emit(&mut report, &mut helpers);
         report.wasm_bytes += body.len() as u64;
         bodies.push(body);
@@ -120,6 +124,22 @@ pub fn translate(
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(20);
     report.helper_mnemonics = top;
+    if !cfgs.is_empty() {
+        let targets: Vec<dispatch::Target> = cfgs
+            .iter()
+            .map(|c| {
+                let (func, block) = by_entry[&c.entry];
+                dispatch::Target {
+                    addr: c.entry,
+                    func,
+                    block,
+                }
+            })
+            .collect();
+        let body = dispatch::body(link, &targets);
+        report.wasm_bytes += body.len() as u64;
+        bodies.push(body);
+    }
     (bodies, entries.into_values().collect(), report)
 }
 
@@ -174,6 +194,8 @@ struct Function<'a> {
     dirty_in: Vec<u16>,
     /// Function entry -> registers a call of it may change in the CPU state.
     clobber: &'a HashMap<u64, u16>,
+    /// The dispatch function (relative to `first_func`), which indirect transfers call.
+    dispatch: u32,
     dirty: u16,
     /// The block being emitted.
     cur: usize,
@@ -203,9 +225,15 @@ impl<'a> Function<'a> {
             jump_tables,
             dirty_in,
             clobber,
+            dispatch: u32::MAX,
             dirty: 0,
             cur: 0,
         }
+    }
+
+    fn with_dispatch(mut self, dispatch: u32) -> Self {
+        self.dispatch = dispatch;
+        self
     }
 
     fn emit(mut self, report: &mut Report, helpers: &mut HashMap<Mnemonic, u64>) -> Vec<u8> {
@@ -349,8 +377,7 @@ impl<'a> Function<'a> {
                         self.fx.end();
                     }
                 }
-                self.fx.i(I::LocalGet(emit::T0 + 3));
-                self.fx.exit_dynamic(EXIT_CONTINUE);
+                self.indirect_jump(emit::T0 + 3);
             }
             FlowControl::Call if ins.is_call_near() => {
                 let t = ins.near_branch_target();
@@ -370,8 +397,7 @@ impl<'a> Function<'a> {
                 self.fx.push_value(|fx| {
                     fx.i(I::I64Const(next as i64));
                 });
-                self.fx.i(I::LocalGet(emit::T0 + 3));
-                self.fx.exit_dynamic(EXIT_CONTINUE);
+                self.indirect_call(emit::T0 + 3, next);
             }
             FlowControl::Return if ins.mnemonic() == Mnemonic::Ret => {
                 let extra = if ins.op_count() == 1 {
@@ -433,8 +459,15 @@ impl<'a> Function<'a> {
         // The pushed return address made rsp dirty.
         fx.store_gprs(self.dirty | 1 << 4);
         fx.call_lifted(func, block);
-        fx.i(I::LocalSet(EXIT_CODE));
         let changed = self.clobber.get(&target).copied().unwrap_or(u16::MAX);
+        self.after_call(changed, ret);
+    }
+
+    /// After a call whose exit code is on the stack: reloads the registers in `changed` (and
+    /// rsp) and continues at `ret`, or leaves if the callee stopped or did not come back there.
+    fn after_call(&mut self, changed: u16, ret: u64) {
+        let fx = &mut self.fx;
+        fx.i(I::LocalSet(EXIT_CODE));
         fx.load_gprs((fx.used & changed) | 1 << 4);
         fx.i(I::LocalGet(EXIT_CODE));
         fx.cpu_load64(libc_shim::cpu::offset::RIP);
@@ -447,6 +480,47 @@ impl<'a> Function<'a> {
         fx.br(Label::Exit);
         fx.end();
         self.goto(ret);
+    }
+
+    /// Past [`MAX_DEPTH`], leaves to the runtime at the address in local `target`.
+    fn depth_guard_dynamic(&mut self, target: u32) {
+        let fx = &mut self.fx;
+        fx.i(I::LocalGet(DEPTH))
+            .i(I::I32Const(MAX_DEPTH))
+            .i(I::I32GeS);
+        fx.if_();
+        fx.i(I::LocalGet(target));
+        fx.exit_dynamic(EXIT_CONTINUE);
+        fx.end();
+    }
+
+    /// An indirect call (return address already pushed) of the address in local `target`
+    /// through the dispatch function; afterwards as [`Self::call`], with every register the
+    /// function uses reloaded (the callee is unknown).
+    fn indirect_call(&mut self, target: u32, ret: u64) {
+        self.depth_guard_dynamic(target);
+        let fx = &mut self.fx;
+        fx.store_gprs(self.dirty | 1 << 4);
+        fx.cpu_store64(libc_shim::cpu::offset::RIP, |fx| {
+            fx.i(I::LocalGet(target));
+        });
+        fx.call_lifted(self.dispatch, 0);
+        self.after_call(u16::MAX, ret);
+    }
+
+    /// An indirect jump to the address in local `target` through the dispatch function, which
+    /// returns what the target returns (or leaves the target in `cpu.rip` for the runtime).
+    fn indirect_jump(&mut self, target: u32) {
+        self.depth_guard_dynamic(target);
+        let fx = &mut self.fx;
+        fx.store_gprs(fx.modified);
+        fx.store_flags();
+        fx.flush_count();
+        fx.cpu_store64(libc_shim::cpu::offset::RIP, |fx| {
+            fx.i(I::LocalGet(target));
+        });
+        fx.call_lifted(self.dispatch, 0);
+        fx.i(I::Return);
     }
 
     /// A jump to another lifted function: call it and return what it returns.

@@ -58,7 +58,8 @@ pub fn dirty_in(cfg: &Cfg, cx: &Context<'_>) -> Vec<u16> {
 
 /// Registers each function may change in the CPU state before it returns to its caller: what
 /// its own exits store (the registers it writes, and rsp), and what its direct callees and
-/// tail-called functions change, to a fixpoint over the call graph. Anything else that happens
+/// tail-called functions change, to a fixpoint over the call graph; a function with an indirect
+/// call or jump may change every register (its target is not known). Anything else that happens
 /// during a call (an exit to the runtime, a stop) does not come back to the call site.
 pub fn clobbers(cfgs: &[Cfg], functions: &BTreeSet<u64>) -> HashMap<u64, u16> {
     let mut own: HashMap<u64, u16> = HashMap::new();
@@ -75,6 +76,13 @@ pub fn clobbers(cfgs: &[Cfg], functions: &BTreeSet<u64>) -> HashMap<u64, u16> {
                     && functions.contains(&t);
                 if direct {
                     calls.push(t);
+                }
+                // Through the dispatch function, any lifted function may run and come back.
+                if matches!(
+                    ins.flow_control(),
+                    FlowControl::IndirectCall | FlowControl::IndirectBranch
+                ) {
+                    m = u16::MAX;
                 }
             }
         }

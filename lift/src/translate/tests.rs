@@ -360,3 +360,54 @@ fn scalar_float_fast_path_and_its_fallbacks() {
         check_same(&code, &[CODE], &cpu);
     }
 }
+
+#[test]
+fn indirect_calls_and_jumps_stay_in_wasm() {
+    // A loop calls `add3` and `twice` through registers and memory; `twice` tail-jumps to `add3`
+    // through a register; `unlisted` is not a lifted function, so calling it misses the dispatch.
+    let mut a = CodeAssembler::new(64).unwrap();
+    let mut add3 = a.create_label();
+    let mut twice = a.create_label();
+    let mut unlisted = a.create_label();
+    let mut top = a.create_label();
+    a.push(rbx).unwrap();
+    a.push(r12).unwrap();
+    a.lea(r12, ptr(add3)).unwrap();
+    a.lea(rax, ptr(twice)).unwrap();
+    a.mov(qword_ptr(0x600000), rax).unwrap();
+    a.xor(eax, eax).unwrap();
+    a.mov(ebx, 50).unwrap();
+    a.set_label(&mut top).unwrap();
+    a.mov(edi, eax).unwrap();
+    a.call(r12).unwrap();
+    a.mov(edi, eax).unwrap();
+    a.call(qword_ptr(0x600000)).unwrap();
+    a.lea(rcx, ptr(unlisted)).unwrap();
+    a.mov(edi, eax).unwrap();
+    a.call(rcx).unwrap();
+    a.dec(ebx).unwrap();
+    a.jnz(top).unwrap();
+    a.pop(r12).unwrap();
+    a.pop(rbx).unwrap();
+    a.ret().unwrap();
+    a.set_label(&mut add3).unwrap();
+    a.lea(eax, ptr(rdi + 3)).unwrap();
+    a.ret().unwrap();
+    a.set_label(&mut twice).unwrap();
+    a.lea(edi, ptr(rdi + rdi)).unwrap();
+    a.lea(rdx, ptr(add3)).unwrap();
+    a.jmp(rdx).unwrap();
+    a.set_label(&mut unlisted).unwrap();
+    a.lea(eax, ptr(rdi - 1)).unwrap();
+    a.ret().unwrap();
+    let r = a
+        .assemble_options(CODE, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)
+        .unwrap();
+    let code = r.inner.code_buffer.clone();
+    let (add3, twice) = (r.label_ip(&add3).unwrap(), r.label_ip(&twice).unwrap());
+    let c = check_same(&code, &[CODE, add3, twice], &start_state(&[]));
+    // Only `unlisted` (two instructions, 50 calls) runs in the interpreter; every return to the
+    // loop after it re-enters lifted code.
+    assert_eq!(c.interpreted, 100, "{c:?}");
+    assert_eq!(c.lifted_calls, 51, "{c:?}");
+}

@@ -7,6 +7,7 @@
   (memory (;0;) 128)
   (export "mem" (memory 0))
   (export "f0" (func 2))
+  (export "f1" (func 3))
   (func (;2;) (type 2) (param i32 i32 i32) (result i32)
     (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32 i32 f64 f64 f64 f32 f32 f32 v128 v128 v128)
     local.get 0
@@ -304,5 +305,34 @@
     i64.const 0
     local.set 24
     local.get 34
+  )
+  (func (;3;) (type 2) (param i32 i32 i32) (result i32)
+    (local i64)
+    local.get 0
+    i64.load offset=128
+    local.set 3
+    block ;; label = @1
+      block ;; label = @2
+        local.get 3
+        i32.wrap_i64
+        i32.const -1640531535
+        i32.mul
+        i32.const 31
+        i32.shr_u
+        br_table 1 (;@1;) 0 (;@2;) 1 (;@1;)
+      end
+      local.get 3
+      i64.const 4198400
+      i64.eq
+      if ;; label = @2
+        local.get 0
+        i32.const 0
+        local.get 2
+        call 2
+        return
+      end
+      br 0 (;@1;)
+    end
+    i32.const 0
   )
 )
