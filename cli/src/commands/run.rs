@@ -260,11 +260,21 @@ pub struct Guest<'a> {
 /// Where `--record-misses` makes the host file's directory visible to the guest.
 const MISSES_DIR: &str = "/.oci2wasm-record";
 
+/// The guard region after the 4 GiB reservation of each linear memory: it must exceed the
+/// largest `guest_base` so that offset-folded guest accesses need no bounds check.
+const GUARD_SIZE: u64 = 2 << 30;
+
 /// Runs `guest` in the embedded wasmtime and returns its exit status. `stdio` connects the
 /// guest's stdin, stdout and stderr (`oci2wasm run` inherits ours; `verify` captures them).
 pub fn run_guest(guest: &Guest<'_>, stdio: impl FnOnce(&mut WasiCtxBuilder)) -> Result<u8> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Lifted code addresses guest memory with `guest_base` (tens of MiB) folded into each
+    // access's offset. A 4 GiB reservation plus a guard at least that large lets Cranelift drop
+    // every bounds check (wasmtime's default 32 MiB guard would keep a compare and a Spectre
+    // cmov on each guest load and store).
+    config.memory_reservation(4 << 30);
+    config.memory_guard_size(GUARD_SIZE);
     let engine = Engine::new(&config)?;
     let cache = cache_root(guest.cache_dir);
     let component = load_component(&engine, guest.component, cache.as_deref())?;
