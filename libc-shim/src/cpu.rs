@@ -55,7 +55,11 @@ pub struct X87 {
     pub tag: u16,
     /// Stack top (0..=7), kept apart from `status` for speed.
     pub top: u8,
-    pub _pad: [u8; 9],
+    pub _pad: u8,
+    /// FIP: the address of the last non-control x87 instruction (fnstenv/fnsave/fxsave store
+    /// it; the opcode and data pointer are not kept, as on hardware that stores them only on
+    /// an unmasked exception).
+    pub fip: u64,
 }
 
 /// The whole user-mode CPU state.

@@ -5,14 +5,14 @@
 //! Files: `decode` (cache), `exec` (dispatch by mnemonic), `operand` (registers, addresses,
 //! memory), `flags` (lazy RFLAGS), then one file per instruction family: `alu`, `data`,
 //! `shift`, `muldiv`, `bits`, `string`, `control`, `system` (cpuid), `sse`/`sse_int`/`sse_fp`/
-//! `sse_round`/`sse_str`, `x87` over the soft float `f80`. Instructions it does not implement
+//! `sse_round`/`sse_str`, `mmx`, `x87` over the soft float `f80`. Instructions it does not implement
 //! end the run with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
 //!
 //! Fidelity: every family is checked against the host CPU by the differential harness in
 //! `testing` (`difftest_*`). SSE float instructions honour MXCSR (rounding, DAZ/FTZ, exception
-//! flags; `sse_round`). Known differences: x87 exception flags are not raised; MMX, AVX,
-//! `int 0x80`, the FPU environment instructions and rcpps/rsqrtps are not implemented; `lock` on
-//! a register operand is not rejected.
+//! flags; `sse_round`). Known differences: x87 exception flags are not raised and the x87
+//! opcode/data pointers are not kept; AVX, `int 0x80` and the forms `docs/coverage.md` lists as
+//! not implemented end the run; `lock` on a register operand is not rejected.
 //! The CPU that cpuid describes (`system`) only claims what is implemented: SSE..SSE4.2,
 //! POPCNT, CX16, MOVBE, LZCNT, BMI1; no AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
 
@@ -36,6 +36,7 @@ mod f80;
 mod flags;
 #[cfg(test)]
 mod generator;
+mod mmx;
 mod muldiv;
 mod operand;
 mod shift;

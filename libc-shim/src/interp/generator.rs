@@ -13,7 +13,8 @@
 //! modes and FTZ+DAZ. Flags: compared under the harness mask minus the flags iced-x86 reports
 //! as undefined for the form, minus OF for shifts/rotates whose masked count is not 1 and CF
 //! for shifts whose count exceeds the width (the rules `difftest_int` uses). x87 forms run after
-//! `fld [rsi]; fld [rsi+8]; fldpi` and are observed through `fnstsw ax` (exception bits masked,
+//! eight `fld1` and `fninit` (so empty registers hold known contents) and `fld [rsi];
+//! fld [rsi+8]; fldpi` and are observed through `fnstsw ax` (exception bits masked,
 //! as the interpreter does not raise them) and `fstp tbyte` of the whole stack. MMX forms run
 //! between loads of mm0-mm7 from `[rsi]` and stores to `[rdi+0x200]`.
 
@@ -146,13 +147,15 @@ fn compare(n: &State, i: &State, exit: Exit, mask: u64) -> Option<String> {
     None
 }
 
+/// x87 forms, and fxsave (which stores the x87 state).
 fn is_x87(code: Code) -> bool {
-    code.cpuid_features().iter().any(|f| {
-        matches!(
-            f,
-            CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387
-        )
-    })
+    matches!(code.mnemonic(), M::Fxsave | M::Fxsave64)
+        || code.cpuid_features().iter().any(|f| {
+            matches!(
+                f,
+                CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387
+            )
+        })
 }
 
 fn is_mmx(code: Code) -> bool {
@@ -179,6 +182,12 @@ fn snippet(bytes: &[u8], x87: bool, mmx: bool) -> Vec<u8> {
             return a.emms();
         }
         if x87 {
+            // Known contents in all eight physical registers, then empty tags: fnsave/fxsave
+            // store empty registers' stale contents.
+            for _ in 0..8 {
+                a.fld1()?;
+            }
+            a.fninit()?;
             a.fld(qword_ptr(rsi))?;
             a.fld(qword_ptr(rsi + 8))?;
             a.fldpi()?;

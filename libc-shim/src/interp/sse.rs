@@ -1,7 +1,8 @@
-//! SSE dispatch (the chain goes on to `sse_int`, `sse_fp`, then `system`), vector operand access and the data moves: movd/movq, the 128-bit moves
+//! SSE dispatch (forms with an MMX register go to `mmx`; the chain goes on to `sse_int`, `sse_fp`,
+//! then `system`), vector operand access and the data moves: movd/movq, the 128-bit moves
 //! (movdqa/movdqu/movaps/movups/movapd/movupd/lddqu/movnt*), movss/movsd, movhps/movlps/movhpd/
 //! movlpd/movhlps/movlhps, movddup/movshdup/movsldup, (SSE4.2 string ops and crc32 in `sse_str`), the mask extractions (pmovmskb,
-//! movmskps/pd), pextr*/pinsr*, and the bitwise logic (pand/pandn/por/pxor and the ps/pd forms).
+//! movmskps/pd), pextr*/pinsr*, maskmovdqu (in `mmx`), and the bitwise logic (pand/pandn/por/pxor and the ps/pd forms).
 //!
 //! A 16-byte memory operand of a legacy SSE instruction must be 16-byte aligned (except for the
 //! unaligned moves); a misaligned one is a general-protection fault, which Linux reports as
@@ -10,6 +11,7 @@
 use iced_x86::{Mnemonic as M, OpKind, Register};
 
 use super::Exit;
+use super::mmx::{self, is_mm};
 use super::operand::{Ctx, Step, reg_size, xmm_index};
 use super::{sse_int, sse_str};
 
@@ -20,8 +22,8 @@ pub(crate) fn is_xmm(r: Register) -> bool {
 }
 
 impl Ctx<'_> {
-    /// Operand `i` as a vector: an XMM register, a GPR (zero-extended), memory of the operand's
-    /// size (zero-extended), or an immediate.
+    /// Operand `i` as a vector: an XMM or MMX register, a GPR (zero-extended), memory of the
+    /// operand's size (zero-extended), or an immediate.
     #[inline]
     pub(crate) fn xread(&self, i: u32) -> Result<u128, Exit> {
         match self.ins.op_kind(i) {
@@ -29,6 +31,8 @@ impl Ctx<'_> {
                 let r = self.ins.op_register(i);
                 if is_xmm(r) {
                     Ok(self.cpu.xmm[xmm_index(r)])
+                } else if is_mm(r) {
+                    Ok(self.mm(r) as u128)
                 } else {
                     Ok(self.reg(r) as u128)
                 }
@@ -47,7 +51,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// Writes operand `i`: a whole XMM register, a GPR, or memory of the operand's size.
+    /// Writes operand `i`: a whole XMM register, an MMX register (the low 64 bits), a GPR, or
+    /// memory of the operand's size.
     #[inline]
     pub(crate) fn xwrite(&mut self, i: u32, v: u128) -> Step {
         match self.ins.op_kind(i) {
@@ -65,6 +70,8 @@ impl Ctx<'_> {
                 let r = self.ins.op_register(i);
                 if is_xmm(r) {
                     self.cpu.xmm[xmm_index(r)] = v;
+                } else if is_mm(r) {
+                    self.set_mm(r, v as u64);
                 } else {
                     self.set_reg(r, v as u64);
                 }
@@ -96,13 +103,8 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
-    // MMX forms (mm registers) are not implemented.
-    if (0..c.ins.op_count()).any(|i| {
-        c.ins.op_kind(i) == OpKind::Register
-            && (Register::MM0 as u32..=Register::MM7 as u32)
-                .contains(&(c.ins.op_register(i) as u32))
-    }) {
-        return Err(Exit::InvalidOpcode);
+    if m == M::Emms || mmx::uses_mm(c) {
+        return mmx::exec(c, m);
     }
     match m {
         M::Movd | M::Movq => movdq(c, if m == M::Movd { 4 } else { 8 }),
@@ -171,6 +173,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         }
         M::Pcmpistri | M::Pcmpistrm | M::Pcmpestri | M::Pcmpestrm => sse_str::pcmpstr(c, m),
         M::Crc32 => sse_str::crc32(c),
+        M::Maskmovdqu => mmx::maskmov(c, 16),
         M::Pand | M::Andps | M::Andpd => logic(c, |a, b| a & b),
         M::Pandn | M::Andnps | M::Andnpd => logic(c, |a, b| !a & b),
         M::Por | M::Orps | M::Orpd => logic(c, |a, b| a | b),

@@ -273,7 +273,13 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         | M::Cvttps2dq
         | M::Cvtps2dq
         | M::Cvttpd2dq
-        | M::Cvtpd2dq => convert(c, m),
+        | M::Cvtpd2dq
+        | M::Cvtpi2ps
+        | M::Cvtpi2pd
+        | M::Cvtps2pi
+        | M::Cvttps2pi
+        | M::Cvtpd2pi
+        | M::Cvttpd2pi => convert(c, m),
         _ => system::exec(c, m),
     }
 }
@@ -462,7 +468,15 @@ fn convert(c: &mut Ctx, m: M) -> Step {
             let hi = sr::f64_to_f32((src >> 64) as u64, mx, &mut fl) as u128;
             c.xwrite(0, lo | hi << 32)?;
         }
-        M::Cvtdq2pd => {
+        M::Cvtpi2ps => {
+            let r = (0..2).fold(0u128, |r, k| {
+                let i = (src >> (32 * k)) as u32 as i32 as i64;
+                r | (sr::from_int(F32, i, mx, &mut fl) as u128) << (32 * k)
+            });
+            let d = c.x0();
+            c.cpu.xmm[d] = (c.cpu.xmm[d] & !low64) | r;
+        }
+        M::Cvtdq2pd | M::Cvtpi2pd => {
             let r = ((src as u32 as i32) as f64).to_bits() as u128
                 | ((((src >> 32) as u32 as i32) as f64).to_bits() as u128) << 64;
             c.xwrite(0, r)?;
@@ -474,16 +488,29 @@ fn convert(c: &mut Ctx, m: M) -> Step {
             });
             c.xwrite(0, r)?;
         }
-        M::Cvttps2dq | M::Cvtps2dq => {
-            let rc = if m == M::Cvttps2dq { 3 } else { rc };
-            let r = (0..4).fold(0u128, |r, k| {
+        M::Cvttps2dq | M::Cvtps2dq | M::Cvttps2pi | M::Cvtps2pi => {
+            let rc = if matches!(m, M::Cvttps2dq | M::Cvttps2pi) {
+                3
+            } else {
+                rc
+            };
+            let n = if matches!(m, M::Cvttps2dq | M::Cvtps2dq) {
+                4
+            } else {
+                2
+            };
+            let r = (0..n).fold(0u128, |r, k| {
                 let v = sr::operand(F32, (src >> (32 * k)) as u32 as u64, mx);
                 r | (to_int(v, 32, rc, &mut fl) as u128) << (32 * k)
             });
             c.xwrite(0, r)?;
         }
         _ => {
-            let rc = if m == M::Cvttpd2dq { 3 } else { rc };
+            let rc = if matches!(m, M::Cvttpd2dq | M::Cvttpd2pi) {
+                3
+            } else {
+                rc
+            };
             let lo = to_int(sr::operand(F64, src as u64, mx), 32, rc, &mut fl) as u128;
             let hi = to_int(sr::operand(F64, (src >> 64) as u64, mx), 32, rc, &mut fl) as u128;
             c.xwrite(0, lo | hi << 32)?;

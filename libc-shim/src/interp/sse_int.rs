@@ -1,7 +1,7 @@
 //! Packed-integer SSE2/SSSE3/SSE4.1: add/sub (wrapping and saturating), compares, min/max,
 //! averages, multiplies, psadbw, shifts (per element and whole-register byte shifts), unpack and
 //! pack, shuffles (pshufd/pshuflw/pshufhw/pshufb/palignr/shufps/shufpd), abs/sign, horizontal
-//! adds, zero/sign extensions (pmovzx/pmovsx), blends and ptest.
+//! adds and subtracts (wrapping and saturating), zero/sign extensions (pmovzx/pmovsx), blends and ptest.
 
 use iced_x86::Mnemonic as M;
 
@@ -98,16 +98,33 @@ fn shift(a: u128, count: u64, bits: u32, kind: u8) -> u128 {
 }
 
 pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
-    let b = match m {
+    match m {
         M::Ptest => return ptest(c),
         M::Pshufd | M::Pshuflw | M::Pshufhw => return pshuf(c, m),
         _ if !is_int(m) => return sse_fp::exec(c, m),
-        _ => c.xread(1)?,
-    };
+        _ => {}
+    }
+    let b = c.xread(1)?;
     let d = c.x0();
-    let a = c.cpu.xmm[d];
-    let imm = || c.ins.immediate(2);
-    let r = match m {
+    let imm = if c.ins.op_count() > 2 {
+        c.ins.immediate(2)
+    } else {
+        0
+    };
+    match lanewise(m, c.cpu.xmm[d], b, imm, c.cpu.xmm[0]) {
+        Some(r) => {
+            c.cpu.xmm[d] = r;
+            Ok(())
+        }
+        None => sse_fp::exec(c, m),
+    }
+}
+
+/// The 128-bit result of packed-integer operation `m` on destination `a` and source `b` (a
+/// shift count for the shifts), with immediate `imm` and xmm0 `sel` (the blendv selector);
+/// `None` for a mnemonic this function does not handle. The MMX forms (`mmx`) reuse it.
+pub(crate) fn lanewise(m: M, a: u128, b: u128, imm: u64, sel: u128) -> Option<u128> {
+    Some(match m {
         M::Paddb => lanes(a, b, 8, u64::wrapping_add),
         M::Paddw => lanes(a, b, 16, u64::wrapping_add),
         M::Paddd => lanes(a, b, 32, u64::wrapping_add),
@@ -184,12 +201,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             })
         }
         M::Psllw | M::Pslld | M::Psllq | M::Psrlw | M::Psrld | M::Psrlq | M::Psraw | M::Psrad => {
-            let count = if c.ins.op_count() == 2 && c.ins.op_kind(1) != iced_x86::OpKind::Immediate8
-            {
-                b as u64
-            } else {
-                b as u64 & 0xff
-            };
+            let count = b as u64;
             let (bits, kind) = match m {
                 M::Psllw => (16, b'l'),
                 M::Pslld => (32, b'l'),
@@ -233,7 +245,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             r
         }
         M::Palignr => {
-            let n = imm() as u32 & 0xff;
+            let n = imm as u32 & 0xff;
             match n {
                 0 => b,
                 1..=15 => (b >> (8 * n)) | (a << (8 * (16 - n))),
@@ -243,30 +255,32 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             }
         }
         M::Shufps => {
-            let i = imm() as u32;
+            let i = imm as u32;
             let w = |v: u128, s: u32| lane(v, 32, (i >> s) & 3) as u128;
             w(a, 0) | w(a, 2) << 32 | w(b, 4) << 64 | w(b, 6) << 96
         }
         M::Shufpd => {
-            let i = imm() as u32;
+            let i = imm as u32;
             lane(a, 64, i & 1) as u128 | (lane(b, 64, (i >> 1) & 1) as u128) << 64
         }
-        M::Phaddw | M::Phaddd | M::Phsubw | M::Phsubd => {
-            let bits = if matches!(m, M::Phaddw | M::Phsubw) {
-                16
-            } else {
+        M::Phaddw | M::Phaddd | M::Phsubw | M::Phsubd | M::Phaddsw | M::Phsubsw => {
+            let bits = if matches!(m, M::Phaddd | M::Phsubd) {
                 32
+            } else {
+                16
             };
-            let sub = matches!(m, M::Phsubw | M::Phsubd);
+            let sub = matches!(m, M::Phsubw | M::Phsubd | M::Phsubsw);
+            let sat = matches!(m, M::Phaddsw | M::Phsubsw);
             let n = 128 / bits / 2;
             let mut r = 0u128;
             for (j, v) in [a, b].into_iter().enumerate() {
                 for k in 0..n {
                     let (x, y) = (lane(v, bits, 2 * k), lane(v, bits, 2 * k + 1));
-                    let s = if sub {
-                        x.wrapping_sub(y)
-                    } else {
-                        x.wrapping_add(y)
+                    let s = match (sat, sub) {
+                        (true, true) => sat_s(sx(x, bits) - sx(y, bits), bits),
+                        (true, false) => sat_s(sx(x, bits) + sx(y, bits), bits),
+                        (false, true) => x.wrapping_sub(y),
+                        (false, false) => x.wrapping_add(y),
                     };
                     r |= ((s & lane_mask(bits)) as u128) << ((j as u32 * n + k) * bits);
                 }
@@ -311,7 +325,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
                 M::Blendps => 32,
                 _ => 64,
             };
-            let i = imm();
+            let i = imm;
             let mut r = a;
             for k in 0..128 / bits {
                 if (i >> k) & 1 != 0 {
@@ -327,7 +341,6 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
                 M::Blendvps => 32,
                 _ => 64,
             };
-            let sel = c.cpu.xmm[0];
             let mut r = a;
             for k in 0..128 / bits {
                 if (sel >> (k * bits + bits - 1)) & 1 != 0 {
@@ -337,10 +350,8 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             }
             r
         }
-        _ => return sse_fp::exec(c, m),
-    };
-    c.cpu.xmm[d] = r;
-    Ok(())
+        _ => return None,
+    })
 }
 
 /// Whether `m` is handled by the main match of [`exec`] (reads operand 1 as a vector).
@@ -436,6 +447,8 @@ fn is_int(m: M) -> bool {
             | Phaddd
             | Phsubw
             | Phsubd
+            | Phaddsw
+            | Phsubsw
             | Pmovzxbw
             | Pmovzxbd
             | Pmovzxbq

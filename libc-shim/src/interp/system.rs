@@ -18,6 +18,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             return Err(Exit::Syscall);
         }
         M::Nop
+        | M::Reservednop
         | M::Pause
         | M::Endbr64
         | M::Endbr32

@@ -1,13 +1,13 @@
 //! The x87 FPU subset that libc and libm use: loads and stores (m32/m64/m80, integers, st(i)),
 //! the arithmetic group with its reversed and popping forms, fchs/fabs/fsqrt/frndint/fscale/
-//! fprem/fprem1/fxtract, the compares (fcom*/fucom*/fcomi*/ftst/fxam), the constants, control and
-//! status word access, fcmovcc, ffree/fxch/finit/fclex and fxsave/fxrstor. Arithmetic goes
-//! through the software [`F80`], rounded per the control word's precision and rounding fields.
+//! fprem/fprem1/fxtract, the compares (fcom*/fucom*/ficom*/fcomi*/ftst/fxam), the constants,
+//! control and status word access, fcmovcc, ffree/fxch/finit/fclex, fxsave/fxrstor and the
+//! environment images (fnstenv/fldenv/fnsave/frstor, `env`). Arithmetic goes through the
+//! software [`F80`], rounded per the control word's precision and rounding fields.
 //!
 //! Not emulated: exception status flags (other than DE for fld of a denormal m32fp/m64fp and the
 //! stack fault on overflow, which loads the default NaN as the masked response does), unmasked
-//! exceptions, and the FPU environment instructions (fnstenv/fldenv/fnsave/frstor end the run as
-//! invalid opcodes).
+//! exceptions, and the instruction and data pointers (stored as 0).
 
 use core::cmp::Ordering;
 
@@ -17,15 +17,18 @@ use super::Exit;
 use super::f80::{F80, ext_with_pc};
 use super::flags::{CF, PF, ZF};
 use super::operand::{Ctx, Step};
+pub(crate) use env::tag_of_contents;
 use support::{fxrstor, fxsave, prem};
 
+mod env;
 mod support;
 
 const C0: u16 = 1 << 8;
 const C1: u16 = 1 << 9;
 const C2: u16 = 1 << 10;
 const C3: u16 = 1 << 14;
-const TAG_EMPTY: u16 = 3;
+/// The tag of an empty register.
+pub(crate) const TAG_EMPTY: u16 = 3;
 
 impl Ctx<'_> {
     fn phys(&self, i: usize) -> usize {
@@ -193,7 +196,41 @@ fn constant(m: M, rc: u32) -> F80 {
     F80 { se, m: mant }
 }
 
+/// The control instructions, which leave FIP alone.
+fn is_control(m: M) -> bool {
+    matches!(
+        m,
+        M::Fninit
+            | M::Finit
+            | M::Fnclex
+            | M::Fclex
+            | M::Fldcw
+            | M::Fnstcw
+            | M::Fstcw
+            | M::Fnstsw
+            | M::Fstsw
+            | M::Fnstenv
+            | M::Fldenv
+            | M::Fnsave
+            | M::Frstor
+            | M::Wait
+            | M::Fxsave
+            | M::Fxsave64
+            | M::Fxrstor
+            | M::Fxrstor64
+    )
+}
+
 pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
+    let fip = c.ins.ip();
+    let r = exec_op(c, m);
+    if r.is_ok() && !is_control(m) {
+        c.cpu.x87.fip = fip;
+    }
+    r
+}
+
+fn exec_op(c: &mut Ctx, m: M) -> Step {
     let f = ext_with_pc((c.cpu.x87.control as u32 >> 8) & 3);
     let rc = c.rc();
     match m {
@@ -217,7 +254,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.set_c1_up(r, constant(m, if rc == 0 { 0 } else { 3 }));
             c.push_st(r)
         }
-        M::Fst | M::Fstp | M::Fist | M::Fistp | M::Fisttp => {
+        M::Fst | M::Fstp | M::Fstpnce | M::Fist | M::Fistp | M::Fisttp => {
             let v = c.st(0);
             if c.is_mem(0) {
                 let up = c.store_mem(v, if m == M::Fisttp { 3 } else { rc })?;
@@ -225,7 +262,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             } else {
                 c.set_st(c.sti(0), v);
             }
-            if matches!(m, M::Fstp | M::Fistp | M::Fisttp) {
+            if matches!(m, M::Fstp | M::Fstpnce | M::Fistp | M::Fisttp) {
                 c.pop_st();
             }
         }
@@ -357,7 +394,15 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.set_st(0, e);
             c.push_st(s);
         }
-        M::Fcom | M::Fcomp | M::Fcompp | M::Fucom | M::Fucomp | M::Fucompp | M::Ftst => {
+        M::Fcom
+        | M::Fcomp
+        | M::Fcompp
+        | M::Fucom
+        | M::Fucomp
+        | M::Fucompp
+        | M::Ftst
+        | M::Ficom
+        | M::Ficomp => {
             let b = if m == M::Ftst {
                 F80::ZERO
             } else if c.ins.op_count() >= 1 && c.is_mem(c.ins.op_count() - 1) {
@@ -375,7 +420,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             };
             c.set_cc(cc);
             match m {
-                M::Fcomp | M::Fucomp => c.pop_st(),
+                M::Fcomp | M::Fucomp | M::Ficomp => c.pop_st(),
                 M::Fcompp | M::Fucompp => {
                     c.pop_st();
                     c.pop_st();
@@ -460,8 +505,10 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             x.status = 0;
             x.tag = 0xffff;
             x.top = 0;
+            x.fip = 0;
         }
-        M::Wait | M::Fnop => {}
+        // fneni/fndisi/fnsetpm are 8087/80287 controls the 387 and later execute as fnop.
+        M::Wait | M::Fnop | M::Fneni | M::Fndisi | M::Fnsetpm => {}
         M::Fincstp | M::Fdecstp => {
             let d = if m == M::Fincstp { 1 } else { 7 };
             c.cpu.x87.top = (c.cpu.x87.top + d) & 7;
@@ -476,6 +523,8 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         }
         M::Fxsave | M::Fxsave64 => fxsave(c)?,
         M::Fxrstor | M::Fxrstor64 => fxrstor(c)?,
+        M::Fnstenv | M::Fnsave => env::store(c, m == M::Fnsave)?,
+        M::Fldenv | M::Frstor => env::load(c, m == M::Frstor)?,
         _ => return Err(Exit::InvalidOpcode),
     }
     Ok(())

@@ -6,8 +6,7 @@
 //! (branches, calls, traps); privileged or system/segment state (including pushf/popf: a
 //! random TF would trap); host-dependent results (cpuid, timestamps, random numbers); loads
 //! control state from memory (random MXCSR/x87 control words would fault or unmask exceptions
-//! natively); an operand kind the harness cannot place (segment, control, far pointers, ...);
-//! `fxsave` (the image holds the implementation-specific contents of empty x87 registers).
+//! natively); an operand kind the harness cannot place (segment, control, far pointers, ...).
 
 use std::format;
 use std::string::String;
@@ -17,8 +16,7 @@ use iced_x86::{
     Code, CpuidFeature as F, EncodingKind, FlowControl, Mnemonic as M, OpCodeOperandKind as K,
 };
 
-/// Features the interpreter's cpuid (`system`) claims, plus base-architecture tags. (It claims
-/// MMX, which it does not implement: those forms run and report "not implemented".)
+/// Features the interpreter's cpuid (`system`) claims, plus base-architecture tags.
 const CLAIMED: &[F] = &[
     F::INTEL8086,
     F::INTEL186,
@@ -193,7 +191,6 @@ fn skip_mnemonic(m: M) -> Option<&'static str> {
         M::Ldmxcsr | M::Fldcw | M::Fldenv | M::Frstor | M::Fxrstor | M::Fxrstor64 => {
             "loads control state from memory"
         }
-        M::Fxsave | M::Fxsave64 => "stores stale contents of empty x87 registers",
         _ => return None,
     })
 }

@@ -98,7 +98,7 @@ fn from_mag(sign: bool, v: u64, e: i32) -> F80 {
     }
 }
 
-/// fxsave: the 512-byte legacy area (FCW, FSW, abridged FTW, MXCSR, ST0-7, XMM0-15).
+/// fxsave: the 512-byte legacy area (FCW, FSW, abridged FTW, FIP, MXCSR, ST0-7, XMM0-15).
 pub(super) fn fxsave(c: &mut Ctx) -> Step {
     let a = c.ea();
     if !a.is_multiple_of(16) {
@@ -108,12 +108,20 @@ pub(super) fn fxsave(c: &mut Ctx) -> Step {
             write: true,
         });
     }
-    let mut buf = [0u8; 512];
+    // Bytes 416..512 are reserved or available to software: the processor leaves them alone.
+    let mut buf = [0u8; 416];
     let x = c.cpu.x87;
     buf[0..2].copy_from_slice(&x.control.to_le_bytes());
     let sw = (x.status & !0x3800) | (x.top as u16) << 11;
     buf[2..4].copy_from_slice(&sw.to_le_bytes());
     buf[4] = (0..8).fold(0u8, |t, p| t | (((x.tag >> (2 * p)) & 3 != 3) as u8) << p);
+    // FIP (64 bits with REX.W, else 32 and a zero FCS); FOP, FDP and FDS are 0 (see `env`).
+    let ip = if c.ins.mnemonic() == M::Fxsave64 {
+        8
+    } else {
+        4
+    };
+    buf[8..8 + ip].copy_from_slice(&x.fip.to_le_bytes()[..ip]);
     buf[24..28].copy_from_slice(&c.cpu.mxcsr.to_le_bytes());
     buf[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
     for i in 0..8 {
@@ -142,6 +150,14 @@ pub(super) fn fxrstor(c: &mut Ctx) -> Step {
     let sw = u16::from_le_bytes([buf[2], buf[3]]);
     x.status = sw & !0x3800;
     x.top = ((sw >> 11) & 7) as u8;
+    let mut ip = [0u8; 8];
+    let n = if c.ins.mnemonic() == M::Fxrstor64 {
+        8
+    } else {
+        4
+    };
+    ip[..n].copy_from_slice(&buf[8..8 + n]);
+    x.fip = u64::from_le_bytes(ip);
     for i in 0..8 {
         let p = (x.top as usize + i) & 7;
         x.regs[p][..10].copy_from_slice(&buf[32 + 16 * i..42 + 16 * i]);
