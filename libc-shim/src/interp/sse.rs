@@ -89,7 +89,16 @@ impl Ctx<'_> {
     fn check_align(&self, a: u64) -> Step {
         let unaligned = matches!(
             self.ins.mnemonic(),
-            M::Movdqu | M::Movups | M::Movupd | M::Lddqu | M::Pcmpistri | M::Pcmpestri
+            M::Movdqu
+                | M::Movups
+                | M::Movupd
+                | M::Lddqu
+                | M::Pcmpistri
+                | M::Pcmpistrm
+                | M::Pcmpestri
+                | M::Pcmpestrm
+                | M::Pcmpestri64
+                | M::Pcmpestrm64
         );
         if !a.is_multiple_of(16) && !unaligned {
             return Err(Exit::Fault {
@@ -171,7 +180,12 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.cpu.xmm[d] = (c.cpu.xmm[d] & !lm) | (v as u128) << (k * bits);
             Ok(())
         }
-        M::Pcmpistri | M::Pcmpistrm | M::Pcmpestri | M::Pcmpestrm => sse_str::pcmpstr(c, m),
+        M::Pcmpistri
+        | M::Pcmpistrm
+        | M::Pcmpestri
+        | M::Pcmpestrm
+        | M::Pcmpestri64
+        | M::Pcmpestrm64 => sse_str::pcmpstr(c, m),
         M::Crc32 => sse_str::crc32(c),
         M::Maskmovdqu => mmx::maskmov(c, 16),
         M::Pand | M::Andps | M::Andpd => logic(c, |a, b| a & b),

@@ -192,12 +192,21 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.cpu.mxcsr |= fl;
             Ok(())
         }
-        M::Haddps | M::Haddpd | M::Addsubps | M::Addsubpd => {
+        M::Haddps | M::Haddpd | M::Hsubps | M::Hsubpd | M::Addsubps | M::Addsubpd => {
             let b = c.xread(1)?;
             let d = c.x0();
             let a = c.cpu.xmm[d];
             let mut fl = 0;
             c.cpu.xmm[d] = horizontal(m, a, b, c.cpu.mxcsr, &mut fl);
+            c.cpu.mxcsr |= fl;
+            Ok(())
+        }
+        M::Dpps | M::Dppd => {
+            let b = c.xread(1)?;
+            let d = c.x0();
+            let mut fl = 0;
+            let imm = c.ins.immediate(2) as u32;
+            c.cpu.xmm[d] = dot(m == M::Dppd, c.cpu.xmm[d], b, imm, c.cpu.mxcsr, &mut fl);
             c.cpu.mxcsr |= fl;
             Ok(())
         }
@@ -309,12 +318,14 @@ fn horizontal(m: M, a: u128, b: u128, mx: u32, fl: &mut u32) -> u128 {
     let f64l = |v: u128, k: u32| (v >> (64 * k)) as u64;
     let mut c32 = |op, x, y| calc::<f32>(op, x, y, mx, fl) as u128;
     match m {
-        M::Haddps => {
-            let mut h = |v: u128, k: u32| c32(Op::Add, f32l(v, 2 * k), f32l(v, 2 * k + 1));
+        M::Haddps | M::Hsubps => {
+            let op = if m == M::Haddps { Op::Add } else { Op::Sub };
+            let mut h = |v: u128, k: u32| c32(op, f32l(v, 2 * k), f32l(v, 2 * k + 1));
             h(a, 0) | h(a, 1) << 32 | h(b, 0) << 64 | h(b, 1) << 96
         }
-        M::Haddpd => {
-            let mut h = |v: u128| calc::<f64>(Op::Add, f64l(v, 0), f64l(v, 1), mx, fl) as u128;
+        M::Haddpd | M::Hsubpd => {
+            let op = if m == M::Haddpd { Op::Add } else { Op::Sub };
+            let mut h = |v: u128| calc::<f64>(op, f64l(v, 0), f64l(v, 1), mx, fl) as u128;
             h(a) | h(b) << 64
         }
         M::Addsubps => (0..4).fold(0u128, |r, k| {
@@ -326,6 +337,52 @@ fn horizontal(m: M, a: u128, b: u128, mx: u32, fl: &mut u32) -> u128 {
             lo | (calc::<f64>(Op::Add, f64l(a, 1), f64l(b, 1), mx, fl) as u128) << 64
         }
     }
+}
+
+/// dpps/dppd: the products selected by `imm`'s high nibble (+0.0 for the others), summed
+/// pairwise as the SDM orders it (each step rounded per MXCSR), into the lanes its low bits
+/// select (+0.0 elsewhere).
+fn dot(pd: bool, a: u128, b: u128, imm: u32, mx: u32, fl: &mut u32) -> u128 {
+    let (bits, n) = if pd { (64, 2) } else { (32, 4) };
+    let lane = |v: u128, k: u32| (v >> (bits * k)) as u64 & lane_bits(bits);
+    let mut f = |op, x, y| {
+        if pd {
+            calc::<f64>(op, x, y, mx, fl)
+        } else {
+            calc::<f32>(op, x, y, mx, fl)
+        }
+    };
+    let mut t = [0u64; 4];
+    for k in 0..n {
+        if (imm >> (4 + k)) & 1 != 0 {
+            t[k as usize] = f(Op::Mul, lane(a, k), lane(b, k));
+        }
+    }
+    // Each lane sums in its own operand order, which decides the NaN that propagates (as
+    // measured): u = swap_pairs(t) + t, then v = u + swap_halves(u).
+    let (mut u, mut v) = ([0u64; 4], [0u64; 4]);
+    if pd {
+        v[0] = f(Op::Add, t[0], t[1]);
+        v[1] = f(Op::Add, t[1], t[0]);
+    } else {
+        for k in 0..4 {
+            u[k] = f(Op::Add, t[k ^ 1], t[k]);
+        }
+        for k in 0..4 {
+            v[k] = f(Op::Add, u[k], u[k ^ 2]);
+        }
+    }
+    (0..n).fold(0u128, |r, k| {
+        if (imm >> k) & 1 != 0 {
+            r | (v[k as usize] as u128) << (bits * k)
+        } else {
+            r
+        }
+    })
+}
+
+fn lane_bits(bits: u32) -> u64 {
+    if bits == 64 { u64::MAX } else { 0xffff_ffff }
 }
 
 /// roundss/sd/ps/pd on one element: to an integral value with rounding control `rc`, NaNs

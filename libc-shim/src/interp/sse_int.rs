@@ -1,7 +1,7 @@
 //! Packed-integer SSE2/SSSE3/SSE4.1: add/sub (wrapping and saturating), compares, min/max,
 //! averages, multiplies, psadbw, shifts (per element and whole-register byte shifts), unpack and
 //! pack, shuffles (pshufd/pshuflw/pshufhw/pshufb/palignr/shufps/shufpd), abs/sign, horizontal
-//! adds and subtracts (wrapping and saturating), zero/sign extensions (pmovzx/pmovsx), blends and ptest.
+//! adds and subtracts (wrapping and saturating), zero/sign extensions (pmovzx/pmovsx), blends, phminposuw, mpsadbw and ptest.
 
 use iced_x86::Mnemonic as M;
 
@@ -319,6 +319,21 @@ pub(crate) fn lanewise(m: M, a: u128, b: u128, imm: u64, sel: u128) -> Option<u1
             }
             r
         }
+        M::Phminposuw => {
+            let (i, v) = (0..8)
+                .map(|k| (k, lane(b, 16, k)))
+                .min_by_key(|&(k, v)| (v, k))?;
+            (i as u128) << 16 | v as u128
+        }
+        M::Mpsadbw => {
+            let (oa, ob) = (4 * ((imm >> 2) & 1) as u32, 4 * (imm & 3) as u32);
+            (0..8).fold(0u128, |r, i| {
+                let s: u64 = (0..4)
+                    .map(|j| lane(a, 8, oa + i + j).abs_diff(lane(b, 8, ob + j)))
+                    .sum();
+                r | (s as u128) << (16 * i)
+            })
+        }
         M::Pblendw | M::Blendps | M::Blendpd => {
             let bits = match m {
                 M::Pblendw => 16,
@@ -461,6 +476,8 @@ fn is_int(m: M) -> bool {
             | Pmovsxwd
             | Pmovsxwq
             | Pmovsxdq
+            | Phminposuw
+            | Mpsadbw
             | Pblendw
             | Blendps
             | Blendpd

@@ -83,7 +83,7 @@ pub(crate) fn pcmpstr(c: &mut Ctx, m: M) -> Step {
         )
     };
     let r = compare(a, b, la, lb, imm);
-    if matches!(m, M::Pcmpistri | M::Pcmpestri) {
+    if matches!(m, M::Pcmpistri | M::Pcmpestri | M::Pcmpestri64) {
         let idx = if r == 0 {
             n
         } else if imm & 0x40 != 0 {
