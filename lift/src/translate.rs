@@ -29,6 +29,7 @@ mod insn;
 mod insn_bits;
 mod insn_fp;
 mod insn_sse;
+mod insn_string;
 mod regs;
 #[cfg(test)]
 mod testing;

@@ -183,6 +183,9 @@ impl Fx<'_> {
 
     /// Lowers a non-control-flow instruction inline if it can; false (nothing emitted) if not.
     pub fn lower_inline_checked(&mut self, ins: &Instruction, at: &At, st: &mut State) -> bool {
+        if self.lower_string(ins, st) {
+            return true;
+        }
         let xmm = (0..ins.op_count())
             .any(|i| ins.op_kind(i) == OpKind::Register && ins.op_register(i).is_xmm());
         if xmm {

@@ -197,6 +197,8 @@ pub fn run_interp(code: &[u8], cpu: &Cpu) -> (Cpu, Vec<u8>) {
 pub struct Counts {
     pub lifted_calls: u64,
     pub interpreted: u64,
+    /// Instructions lifted code ran through the single-instruction helper.
+    pub helper_steps: u64,
 }
 
 /// Runs lifted (interpreting what has no entry); the final state, memory and counts.
@@ -208,14 +210,16 @@ pub fn run_lifted(
 ) -> (Cpu, Vec<u8>, Counts) {
     let engine = Engine::default();
     let module = wasmtime::Module::new(&engine, wasm).expect("lifted module compiles");
-    let mut linker: Linker<()> = Linker::new(&engine);
+    // The store's data counts helper steps.
+    let mut linker: Linker<u64> = Linker::new(&engine);
     let mem_of =
-        |c: &mut Caller<'_, ()>| -> Memory { c.get_export("mem").unwrap().into_memory().unwrap() };
+        |c: &mut Caller<'_, u64>| -> Memory { c.get_export("mem").unwrap().into_memory().unwrap() };
     linker
         .func_wrap(
             "env",
             "step",
-            move |mut c: Caller<'_, ()>, _cpu: i32| -> i32 {
+            move |mut c: Caller<'_, u64>, _cpu: i32| -> i32 {
+                *c.data_mut() += 1;
                 let m = mem_of(&mut c);
                 step(m.data_mut(&mut c)).0
             },
@@ -225,13 +229,13 @@ pub fn run_lifted(
         .func_wrap(
             "env",
             "rflags",
-            move |mut c: Caller<'_, ()>, _cpu: i32| -> i64 {
+            move |mut c: Caller<'_, u64>, _cpu: i32| -> i64 {
                 let m = mem_of(&mut c);
                 libc_shim::interp::rflags(&read_cpu(m.data(&c))) as i64
             },
         )
         .unwrap();
-    let mut store = Store::new(&engine, ());
+    let mut store = Store::new(&engine, 0u64);
     let inst: Instance = linker.instantiate(&mut store, &module).unwrap();
     let mem = inst.get_memory(&mut store, "mem").unwrap();
     setup(mem.data_mut(&mut store), code, cpu);
@@ -267,6 +271,7 @@ pub fn run_lifted(
             "runaway"
         );
     }
+    counts.helper_steps = *store.data();
     let cpu = read_cpu(mem.data(&store));
     (cpu, mem.data(&store).to_vec(), counts)
 }

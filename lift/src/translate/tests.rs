@@ -411,3 +411,70 @@ fn indirect_calls_and_jumps_stay_in_wasm() {
     assert_eq!(c.interpreted, 100, "{c:?}");
     assert_eq!(c.lifted_calls, 51, "{c:?}");
 }
+
+#[test]
+fn movs_and_stos_inline_and_their_fallbacks() {
+    // Source bytes at 0x600000, copies and fills around 0x610000.
+    let fast = assemble(&|a| {
+        a.mov(rax, 0x0706_0504_0302_0100u64)?;
+        a.mov(qword_ptr(0x600000), rax)?;
+        a.mov(rax, 0x0f0e_0d0c_0b0a_0908u64)?;
+        a.mov(qword_ptr(0x600008), rax)?;
+        // rep movsb / rep movsq, non-overlapping and overlapping backwards (dst < src).
+        a.mov(esi, 0x600000)?;
+        a.mov(edi, 0x610000)?;
+        a.mov(ecx, 13)?;
+        a.rep().movsb()?;
+        a.mov(esi, 0x600000)?;
+        a.mov(edi, 0x610020)?;
+        a.mov(ecx, 2)?;
+        a.rep().movsq()?;
+        a.mov(esi, 0x610021)?;
+        a.mov(edi, 0x610020)?;
+        a.mov(ecx, 9)?;
+        a.rep().movsb()?;
+        // Single elements, a zero count, memset-style fills.
+        a.movsb()?;
+        a.movsd()?;
+        a.xor(ecx, ecx)?;
+        a.rep().movsq()?;
+        a.mov(eax, 0x4141_4141)?;
+        a.stosb()?;
+        a.stosw()?;
+        a.mov(edi, 0x610100)?;
+        a.mov(ecx, 7)?;
+        a.rep().stosd()?;
+        a.mov(rax, 0x2a2a_2a2a_2a2a_2a2au64)?;
+        a.mov(ecx, 5)?;
+        a.rep().stosq()?;
+        a.ret()
+    });
+    let c = check_same(&fast, &[CODE], &start_state(&[]));
+    assert_eq!((c.interpreted, c.helper_steps), (0, 0), "{c:?}");
+
+    let slow = assemble(&|a| {
+        a.mov(rax, 0x0706_0504_0302_0100u64)?;
+        a.mov(qword_ptr(0x600000), rax)?;
+        // Overlapping forward copy (dst inside src) replicates the pattern; DF set copies
+        // backwards; a fill value that is not one repeated byte.
+        a.mov(esi, 0x600000)?;
+        a.mov(edi, 0x600002)?;
+        a.mov(ecx, 12)?;
+        a.rep().movsb()?;
+        a.std()?;
+        a.mov(esi, 0x600007)?;
+        a.mov(edi, 0x610007)?;
+        a.mov(ecx, 8)?;
+        a.rep().movsb()?;
+        a.movsb()?;
+        a.cld()?;
+        a.mov(eax, 0x1234_5678)?;
+        a.mov(edi, 0x610100)?;
+        a.mov(ecx, 3)?;
+        a.rep().stosd()?;
+        a.ret()
+    });
+    let c = check_same(&slow, &[CODE], &start_state(&[]));
+    // std, cld and the four string instructions above went to the helper.
+    assert_eq!((c.interpreted, c.helper_steps), (0, 6), "{c:?}");
+}
