@@ -5,7 +5,7 @@
 //! Files: `decode` (cache), `exec` (dispatch by mnemonic), `operand` (registers, addresses,
 //! memory), `flags` (lazy RFLAGS), then one file per instruction family: `alu`, `data`,
 //! `shift`, `muldiv`, `bits`, `string`, `control`, `system` (cpuid), `sse`/`sse_int`/`sse_fp`/
-//! `sse_round`/`sse_str`, `mmx`, `x87` over the soft float `f80`. Instructions it does not implement
+//! `sse_round`/`sse_str`/`sse_approx`, `mmx`, `x87` over the soft float `f80`. Instructions it does not implement
 //! end the run with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
 //!
 //! Fidelity: every family is checked against the host CPU by the differential harness in
@@ -41,6 +41,7 @@ mod muldiv;
 mod operand;
 mod shift;
 mod sse;
+mod sse_approx;
 mod sse_fp;
 mod sse_int;
 mod sse_round;

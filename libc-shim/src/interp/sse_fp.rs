@@ -13,7 +13,7 @@ use iced_x86::Mnemonic as M;
 use super::flags::{CF, PF, ZF};
 use super::operand::{Ctx, Step};
 use super::sse_round::{self as sr, DAZ, DE, F32, F64, Fmt, IE, PE};
-use super::system;
+use super::{sse_approx, system};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Op {
@@ -201,6 +201,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
             c.cpu.mxcsr |= fl;
             Ok(())
         }
+        M::Rcpps | M::Rcpss | M::Rsqrtps | M::Rsqrtss => sse_approx::exec(c, m),
         M::Dpps | M::Dppd => {
             let b = c.xread(1)?;
             let d = c.x0();
