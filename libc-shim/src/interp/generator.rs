@@ -283,6 +283,7 @@ fn run_form(code: Code, variant: Variant, n: usize) -> Row {
         cases::fix_bit_offset(code, &ops, &mut s);
         cases::fix_enter(code, &mut ops);
         cases::fix_xlat(code, &mut s);
+        cases::fix_bcd(code, &mut s);
         if !cases::fix_divide(code, &ops, &mut s) {
             continue;
         }

@@ -1,7 +1,7 @@
 //! The x87 FPU subset that libc and libm use: loads and stores (m32/m64/m80, integers, st(i)),
 //! the arithmetic group with its reversed and popping forms, fchs/fabs/fsqrt/frndint/fscale/
 //! fprem/fprem1/fxtract, the compares (fcom*/fucom*/ficom*/fcomi*/ftst/fxam), the constants,
-//! control and status word access, fcmovcc, ffree/fxch/finit/fclex, fxsave/fxrstor and the
+//! control and status word access, fcmovcc, fbld/fbstp (`bcd`), ffree/fxch/finit/fclex, fxsave/fxrstor and the
 //! environment images (fnstenv/fldenv/fnsave/frstor, `env`). Arithmetic goes through the
 //! software [`F80`], rounded per the control word's precision and rounding fields.
 //!
@@ -20,11 +20,12 @@ use super::operand::{Ctx, Step};
 pub(crate) use env::tag_of_contents;
 use support::{fxrstor, fxsave, prem};
 
+mod bcd;
 mod env;
 mod support;
 
 const C0: u16 = 1 << 8;
-const C1: u16 = 1 << 9;
+pub(crate) const C1: u16 = 1 << 9;
 const C2: u16 = 1 << 10;
 const C3: u16 = 1 << 14;
 /// The tag of an empty register.
@@ -523,6 +524,8 @@ fn exec_op(c: &mut Ctx, m: M) -> Step {
         }
         M::Fxsave | M::Fxsave64 => fxsave(c)?,
         M::Fxrstor | M::Fxrstor64 => fxrstor(c)?,
+        M::Fbld => bcd::fbld(c)?,
+        M::Fbstp => bcd::fbstp(c)?,
         M::Fnstenv | M::Fnsave => env::store(c, m == M::Fnsave)?,
         M::Fldenv | M::Frstor => env::load(c, m == M::Frstor)?,
         _ => return Err(Exit::InvalidOpcode),

@@ -411,3 +411,13 @@ pub(super) fn fix_bit_offset(code: Code, ops: &[Op], s: &mut State) {
         *g = (*g & 0x3ff).wrapping_sub(0x200);
     }
 }
+
+/// `fbld` of digits above 9 is undefined: reduces every digit of the memory operand mod 10
+/// (the sign byte's ignored low bits stay random).
+pub(super) fn fix_bcd(code: Code, s: &mut State) {
+    if code.mnemonic() == M::Fbld {
+        for b in &mut s.mem[MEM_OFF..MEM_OFF + 9] {
+            *b = (((*b >> 4) % 10) << 4) | ((*b & 15) % 10);
+        }
+    }
+}

@@ -101,7 +101,10 @@ fn render(rows: &[Row], ex: &super::forms::Excluded) -> String {
          of MXCSR and memory. Forms are counted as uops.info counts them: an iced-x86 `Code` \
          with an r/m operand is two forms, its register form (`reg`) and its memory form \
          (`mem`), each run with its own {CASES} cases; a `Code` without one is one form (`-`). \
-         A `Code` passes when all its forms pass.\n\n"
+         A `Code` passes when all its forms pass. Every result is compared bit for bit except \
+         the rcpps/rcpss/rsqrtps/rsqrtss results, which the SDM only bounds (relative error at \
+         most 1.5*2^-12; the tables are implementation-specific): they are compared within \
+         that bound.\n\n"
     );
     s += "## Totals\n\n";
     s += "| | iced `Code`s | instruction forms (reg and mem separate) |\n|---|---|---|\n";
