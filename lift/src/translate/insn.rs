@@ -450,6 +450,9 @@ impl Fx<'_> {
                 self.i(I::I64Const(bits)).i(I::I64ShrS);
                 self.set_reg(to);
             }
+            M::Mul | M::Imul | M::Div | M::Idiv if ins.op_count() == 1 => {
+                return self.lower_muldiv(ins, st, size);
+            }
             _ => return self.lower_bits(ins, at, st, size),
         }
         true

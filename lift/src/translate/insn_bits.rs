@@ -17,7 +17,7 @@ const TC: u32 = T0 + 3;
 
 impl Fx<'_> {
     /// Records RES flags: ZF/SF/PF from `r`, CF and OF (i64 0/1 pushed by the closures) stored.
-    fn produce_res(
+    pub(super) fn produce_res(
         &mut self,
         size: u32,
         r: u32,

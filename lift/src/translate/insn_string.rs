@@ -16,13 +16,12 @@
 //! past the data. Flags are unchanged.
 
 use iced_x86::{Code, Instruction, OpKind, Register};
+use libc_shim::interp::lazy;
 use wasm_encoder::Instruction as I;
 
 use super::emit::{F_STORED, Fx, T0};
 use super::flags::State;
 
-/// RFLAGS.DF, which the lazy flags keep in their stored part (as every non-arithmetic bit).
-const DF: i64 = 1 << 10;
 /// Addresses below this are never mapped (`vm.mmap_min_addr`).
 const LOW_LIMIT: i64 = 0x1_0000;
 /// The largest `rep` count done inline (larger ones go to the helper, which works in chunks).
@@ -94,7 +93,7 @@ impl Fx<'_> {
         }
         // The inline condition.
         self.i(I::LocalGet(F_STORED))
-            .i(I::I64Const(DF))
+            .i(I::I64Const(lazy::DF as i64))
             .i(I::I64And)
             .i(I::I64Eqz);
         self.in_window(DST, window);

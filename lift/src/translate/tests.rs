@@ -132,7 +132,7 @@ fn partial_registers_shifts_and_extensions() {
 }
 
 #[test]
-fn helpers_for_division_bits_and_sse() {
+fn division_bit_scans_carries_and_sse() {
     let code = assemble(&|a| {
         a.mov(eax, 1000)?;
         a.xor(edx, edx)?;
@@ -477,4 +477,83 @@ fn movs_and_stos_inline_and_their_fallbacks() {
     let c = check_same(&slow, &[CODE], &start_state(&[]));
     // std, cld and the four string instructions above went to the helper.
     assert_eq!((c.interpreted, c.helper_steps), (0, 6), "{c:?}");
+}
+
+#[test]
+fn widening_multiply_and_divide() {
+    const V: [u64; 9] = [
+        0,
+        1,
+        3,
+        0xffff_ffff_ffff_ffff,
+        0x7fff_ffff_ffff_ffff,
+        0x8000_0000_0000_0000,
+        0x0000_0000_ffff_fffe,
+        0x8000_0000,
+        0x1234_5678_9abc_def1,
+    ];
+    let code = assemble(&|a| {
+        let mut at = 0x600000u64;
+        // Flags after a multiply (CF, OF); after a divide they are undefined.
+        let mut out = |a: &mut CodeAssembler, flags: bool| -> Result<(), IcedError> {
+            a.mov(qword_ptr(at), rax)?;
+            a.mov(qword_ptr(at + 8), rdx)?;
+            if flags {
+                a.setc(byte_ptr(at + 16))?;
+                a.seto(byte_ptr(at + 17))?;
+            }
+            at += 24;
+            Ok(())
+        };
+        for &x in &V {
+            for &y in &V {
+                a.mov(rcx, y)?;
+                a.mov(rax, x)?;
+                a.mul(rcx)?;
+                out(a, true)?;
+                a.mov(rax, x)?;
+                a.imul(rcx)?;
+                out(a, true)?;
+                a.mov(rax, x)?;
+                a.mul(ecx)?;
+                out(a, true)?;
+                a.mov(rax, x)?;
+                a.imul(ecx)?;
+                out(a, true)?;
+                if y != 0 {
+                    // 64-bit dividends (rdx zero or sign), and a 128-bit one for the helper.
+                    a.mov(rax, x)?;
+                    a.xor(edx, edx)?;
+                    a.div(rcx)?;
+                    out(a, false)?;
+                    a.mov(rax, x)?;
+                    a.mov(edx, 1)?;
+                    if y > 1 {
+                        a.div(rcx)?;
+                        out(a, false)?;
+                    }
+                    if !(x == 1 << 63 && y == u64::MAX) {
+                        a.mov(rax, x)?;
+                        a.cqo()?;
+                        a.idiv(rcx)?;
+                        out(a, false)?;
+                    }
+                    if y as u32 != 0 {
+                        a.mov(rax, x & 0xffff)?;
+                        a.xor(edx, edx)?;
+                        a.div(ecx)?;
+                        out(a, false)?;
+                        a.mov(eax, (x as u32 & 0x7fff) as i32)?;
+                        a.cdq()?;
+                        a.idiv(ecx)?;
+                        out(a, false)?;
+                    }
+                }
+            }
+        }
+        a.ret()
+    });
+    let c = check_same(&code, &[CODE], &start_state(&[]));
+    // Only the 128-bit dividends (y > 1: seven divisors per dividend) need the helper.
+    assert_eq!(c.helper_steps, 9 * 7, "{c:?}");
 }

@@ -20,6 +20,9 @@
     i64.load offset=16
     local.set 5
     local.get 0
+    i64.load offset=24
+    local.set 6
+    local.get 0
     i64.load offset=32
     local.set 7
     local.get 0
@@ -52,7 +55,13 @@
             local.get 33
             br_table 0 (;@4;) 1 (;@3;) 0 (;@4;)
           end
-          i64.const 100
+          i64.const 0
+          local.set 25
+          i64.const 0
+          local.set 26
+          local.get 25
+          local.get 26
+          i64.xor
           i32.wrap_i64
           i64.extend_i32_u
           local.set 27
@@ -60,12 +69,18 @@
           i32.wrap_i64
           i64.extend_i32_u
           local.set 3
-          i64.const 0
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 5
+          local.get 27
+          local.set 19
+          i32.const 7
+          local.set 31
+          i32.const 4
+          local.set 32
+          local.get 22
+          i64.const -2262
+          i64.and
+          local.set 22
           local.get 24
-          i64.const 2
+          i64.const 1
           i64.add
           local.set 24
           local.get 0
@@ -77,6 +92,9 @@
           local.get 0
           local.get 5
           i64.store offset=16
+          local.get 0
+          local.get 6
+          i64.store offset=24
           local.get 0
           local.get 19
           i64.store offset=144
@@ -96,7 +114,7 @@
           local.get 32
           i32.store offset=140
           local.get 0
-          i64.const 4198407
+          i64.const 4198402
           i64.store offset=128
           local.get 0
           call 0
@@ -105,8 +123,14 @@
             i64.load
             local.set 3
             local.get 0
+            i64.load offset=8
+            local.set 4
+            local.get 0
             i64.load offset=16
             local.set 5
+            local.get 0
+            i64.load offset=24
+            local.set 6
             local.get 0
             i64.load offset=144
             local.set 19
@@ -136,26 +160,14 @@
           i64.load
           local.set 3
           local.get 0
+          i64.load offset=8
+          local.set 4
+          local.get 0
           i64.load offset=16
           local.set 5
           local.get 0
-          i64.load offset=144
-          local.set 19
-          local.get 0
-          i64.load offset=152
-          local.set 20
-          local.get 0
-          i64.load offset=160
-          local.set 21
-          local.get 0
-          i64.load offset=168
-          local.set 22
-          local.get 0
-          i32.load offset=136
-          local.set 31
-          local.get 0
-          i32.load offset=140
-          local.set 32
+          i64.load offset=24
+          local.set 6
           i64.const 39
           i32.wrap_i64
           i64.extend_i32_u
@@ -196,7 +208,7 @@
           local.get 32
           i32.store offset=140
           local.get 0
-          i64.const 4198414
+          i64.const 4198409
           i64.store offset=128
           local.get 0
           call 0
@@ -290,6 +302,9 @@
     local.get 0
     local.get 5
     i64.store offset=16
+    local.get 0
+    local.get 6
+    i64.store offset=24
     local.get 0
     local.get 7
     i64.store offset=32
