@@ -1,5 +1,5 @@
 //! The PNG bar chart: slowdown vs native per workload (groups) and executor (bars), on a log
-//! scale, with a line at 1x. Text is drawn with DejaVu Sans (Debian `fonts-dejavu-core`),
+//! scale, with a line at 1x; a capped cell's bar stops at its lower bound, paler, under a `>`. Text is drawn with DejaVu Sans (Debian `fonts-dejavu-core`),
 //! loaded at run time so the bench links no system font libraries.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use plotters::style::FontStyle;
 use plotters::style::text_anchor;
 
 use crate::measure::Row;
-use crate::report::ratio;
+use crate::report::{Slowdown, slowdown};
 
 /// Where Debian's fonts-dejavu-core puts the font.
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -37,7 +37,8 @@ pub fn draw(rows: &[Row], executors: &[&str], path: &Path) -> Result<()> {
     let series: Vec<usize> = (1..executors.len()).collect();
     let ratios: Vec<f64> = rows
         .iter()
-        .flat_map(|r| series.iter().filter_map(|&c| ratio(r, c)))
+        .flat_map(|r| series.iter().filter_map(|&c| slowdown(r, c)))
+        .map(Slowdown::value)
         .collect();
     let (lo, hi) = bounds(&ratios);
 
@@ -76,7 +77,13 @@ pub fn draw(rows: &[Row], executors: &[&str], path: &Path) -> Result<()> {
         let color = PALETTE[s % PALETTE.len()];
         let bars = rows.iter().enumerate().filter_map(|(g, row)| {
             let x0 = g as f64 + 0.1 + s as f64 * width;
-            ratio(row, c).map(|r| Rectangle::new([(x0, lo), (x0 + width * 0.9, r)], color.filled()))
+            slowdown(row, c).map(|s| {
+                let fill = match s {
+                    Slowdown::Exact(_) => color.filled(),
+                    Slowdown::AtLeast(_) => color.mix(0.4).filled(),
+                };
+                Rectangle::new([(x0, lo), (x0 + width * 0.9, s.value())], fill)
+            })
         });
         chart
             .draw_series(bars)
@@ -101,7 +108,7 @@ pub fn draw(rows: &[Row], executors: &[&str], path: &Path) -> Result<()> {
         .draw()
         .map_err(draw_error)?;
 
-    // Workload names under each group, and "no result" where an executor has no ratio.
+    // Workload names under each group, "n/a" where an executor has no ratio, ">" over a bound.
     let label = ("sans-serif", 16)
         .into_font()
         .color(&BLACK)
@@ -117,11 +124,15 @@ pub fn draw(rows: &[Row], executors: &[&str], path: &Path) -> Result<()> {
         root.draw(&Text::new(row.workload.name, (x, y + 8), label.clone()))
             .map_err(draw_error)?;
         for (s, &c) in series.iter().enumerate() {
-            if ratio(row, c).is_none() {
-                let (x, y) = chart.backend_coord(&(g as f64 + 0.1 + s as f64 * width, lo));
-                root.draw(&Text::new("n/a", (x, y - 14), note.clone()))
-                    .map_err(draw_error)?;
-            }
+            let x0 = g as f64 + 0.1 + s as f64 * width;
+            let (text, at) = match slowdown(row, c) {
+                None => ("n/a", lo),
+                Some(Slowdown::AtLeast(v)) => (">", v),
+                Some(Slowdown::Exact(_)) => continue,
+            };
+            let (x, y) = chart.backend_coord(&(x0, at));
+            root.draw(&Text::new(text, (x, y - 14), note.clone()))
+                .map_err(draw_error)?;
         }
     }
     root.present().map_err(draw_error)?;

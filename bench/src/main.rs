@@ -8,10 +8,12 @@
 //! ```
 //!
 //! An executor that cannot run a workload (the runtime is not there yet, a conversion fails, a
-//! run crashes or times out) gets a `failed: <first line of stderr>` cell; one whose stdout
-//! differs from native's gets `wrong output`. Neither stops the bench. See `bench/README.md`.
+//! run crashes) gets a `failed: <first line of stderr>` cell; one whose stdout differs from
+//! native's gets `wrong output`; one killed at the per-run cap reports its slowdown as a lower
+//! bound. None of them stops the bench. See `bench/README.md`.
 
 mod chart;
+mod convert;
 mod executors;
 mod inputs;
 mod measure;
@@ -26,6 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 
+use convert::Components;
 use executors::{EXECUTORS, Paths, Via};
 use measure::{Cell, Limits};
 
@@ -33,10 +36,10 @@ use measure::{Cell, Limits};
 #[derive(Debug, Parser)]
 #[command(name = "bench", max_term_width = 100)]
 struct Args {
-    /// Small sizes (each workload a few ms to ~100 ms natively): the whole bench in under a minute.
+    /// Small sizes (each workload a few ms to ~100 ms natively), for a check that everything runs.
     #[arg(long)]
     quick: bool,
-    /// Measured runs per cell; each ratio is the median.
+    /// Measured runs per cell, at most; each ratio is the median.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
     /// Only these workloads (comma-separated names).
@@ -48,15 +51,16 @@ struct Args {
     /// The oci2wasm binary [default: target/release/oci2wasm].
     #[arg(long)]
     oci2wasm: Option<PathBuf>,
-    /// Kill a run after this many seconds (the cell says "failed: timed out").
-    #[arg(long, default_value_t = 120)]
-    timeout: u64,
-    /// Stop repeating a cell's runs once they have taken this many seconds (at least one run)
-    /// [default: 60, 5 with --quick].
+    /// Kill a run after this many seconds; its cell reports the slowdown as a lower bound
+    /// (">Nx") [default: 40, 5 with --quick].
     #[arg(long)]
-    cell_budget: Option<u64>,
-    /// After this many seconds in total, cells get one run, and converted executors of the
-    /// remaining workloads are skipped [default: 840, 45 with --quick].
+    cap: Option<f64>,
+    /// A cell whose run took longer than this many seconds gets no more runs [default: 5, 1
+    /// with --quick].
+    #[arg(long)]
+    single_over: Option<f64>,
+    /// After this many seconds in total, no cell gets another run and converted executors of the
+    /// remaining workloads are skipped [default: 840, 300 with --quick].
     #[arg(long)]
     deadline: Option<u64>,
 }
@@ -100,47 +104,42 @@ fn main() -> Result<()> {
     if selected.iter().any(|w| !w.inputs.is_empty()) {
         eprintln!("bench: generating inputs in {}", paths.data.display());
         inputs::generate(&paths.data, sizes)?;
-        inputs::generate(&paths.data.join("warm"), inputs::QUICK)?;
+        inputs::generate(&paths.data.join("warm"), inputs::WARM)?;
     } else {
         std::fs::create_dir_all(&paths.data)?;
     }
 
-    let deadline = Duration::from_secs(args.deadline.unwrap_or(if args.quick { 45 } else { 840 }));
+    eprintln!("bench: converting with {}", paths.oci2wasm.display());
+    let components = Components::convert(&selected, &paths);
+
+    let pick = |arg: Option<f64>, full: f64, quick: f64| {
+        Duration::from_secs_f64(arg.unwrap_or(if args.quick { quick } else { full }))
+    };
     let limits = Limits {
         runs: args.runs as usize,
-        timeout: Duration::from_secs(args.timeout),
-        cell_budget: Duration::from_secs(args.cell_budget.unwrap_or(if args.quick {
-            5
-        } else {
-            60
-        })),
-        deadline: start + deadline,
+        cap: pick(args.cap, 40.0, 5.0),
+        single_over: pick(args.single_over, 5.0, 1.0),
+        deadline: start
+            + Duration::from_secs(args.deadline.unwrap_or(if args.quick { 300 } else { 840 })),
     };
     let names: Vec<&str> = EXECUTORS.iter().map(|e| e.name).collect();
     let mut rows = Vec::new();
-    for workload in selected {
-        let row = measure::measure(workload, args.quick, &paths, limits);
+    for workload in &selected {
+        let row = measure::measure(workload, args.quick, &paths, &components, limits);
         eprintln!("bench: {:<13} {}", workload.name, progress(&row, &names));
         rows.push(row);
     }
 
-    let sizes: Vec<(u64, u64)> = rows
-        .iter()
-        .map(|r| {
-            (
-                executors::native_bytes(r.workload, &paths),
-                executors::image_bytes(r.workload, &paths),
-            )
-        })
-        .collect();
     let converted: Vec<bool> = EXECUTORS
         .iter()
         .map(|e| matches!(e.via, Via::Oci2wasm { .. }))
         .collect();
+    let sizes = program_sizes(&selected, &components, &paths);
     let ctx = report::Context {
         executors: &names,
         converted: &converted,
         runs: limits.runs,
+        single_over: limits.single_over.as_secs_f64(),
         sizes: &sizes,
     };
     print!("{}", report::markdown(&rows, &ctx));
@@ -156,6 +155,33 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// The native binary and component sizes of each program among `selected`, in table order.
+fn program_sizes(
+    selected: &[&workloads::Workload],
+    components: &Components,
+    paths: &Paths,
+) -> Vec<report::ProgramSize> {
+    let mut sizes: Vec<report::ProgramSize> = Vec::new();
+    for w in selected {
+        let program = w.program.name();
+        if sizes.iter().any(|s| s.program == program) {
+            continue;
+        }
+        sizes.push(report::ProgramSize {
+            program,
+            native: std::fs::metadata(w.program.host_path(&paths.bin)).map_or(0, |m| m.len()),
+            components: EXECUTORS
+                .iter()
+                .map(|e| match components.get(e.name, w.program) {
+                    Some(Ok(c)) => Some(c.bytes),
+                    _ => None,
+                })
+                .collect(),
+        });
+    }
+    sizes
+}
+
 /// One line of progress for stderr: each executor's median or why it has none.
 fn progress(row: &measure::Row, names: &[&str]) -> String {
     let parts: Vec<String> = row
@@ -164,12 +190,16 @@ fn progress(row: &measure::Row, names: &[&str]) -> String {
         .zip(names)
         .enumerate()
         .map(|(c, (cell, name))| match cell {
-            Cell::Timed { wall, .. } if !wall.is_empty() => match report::ratio(row, c) {
-                Some(r) if c > 0 => format!("{name} {}", stats::format_ratio(r)),
+            Cell::Timed { wall, .. } if !wall.is_empty() => match report::slowdown(row, c) {
+                Some(s) if c > 0 => format!("{name} {} ({} runs)", s.text(), wall.len()),
                 _ => format!(
                     "{name} {}",
                     stats::format_seconds(stats::median(wall).unwrap_or(0.0))
                 ),
+            },
+            Cell::Capped(cap) => match report::slowdown(row, c) {
+                Some(s) => format!("{name} {} (capped at {cap} s)", s.text()),
+                None => format!("{name} capped at {cap} s"),
             },
             Cell::Timed { .. } => format!("{name} -"),
             Cell::Failed(why) => format!(

@@ -1,11 +1,12 @@
-//! Timing one workload under every executor: a warm-up run each (at the quick size, so the
-//! compile cache of a converted executor is warm without paying for a full run), then rounds in
-//! which every executor runs once in turn, so machine noise hits all columns alike. Each
-//! executor stops early when another run would exceed its per-cell time budget or the bench's
-//! deadline has passed; every run's stdout must equal native's.
+//! Timing one workload under every executor: a warm-up run each (tiny inputs, so the compile
+//! cache of a converted executor is warm without paying for a full run), then rounds in which
+//! every executor runs once in turn, so machine noise hits all columns alike. A run is killed at
+//! the cap, which makes its cell a lower bound; a run longer than `single_over` is not repeated;
+//! after the bench's deadline no cell gets another run. Every run's stdout must equal native's.
 
 use std::time::{Duration, Instant};
 
+use crate::convert::Components;
 use crate::executors::{EXECUTORS, Paths, Prepared, Via};
 use crate::process::{self, Outcome, RunError};
 use crate::workloads::Workload;
@@ -15,6 +16,8 @@ use crate::workloads::Workload;
 pub enum Cell {
     /// Wall and CPU seconds of each measured run.
     Timed { wall: Vec<f64>, cpu: Vec<f64> },
+    /// A run was killed at the cap after this many seconds: the executor needs at least that.
+    Capped(f64),
     /// The executor could not prepare or run the program; the first line of its stderr.
     Failed(String),
     /// It ran, but its stdout differed from native's.
@@ -26,11 +29,19 @@ pub enum Cell {
 /// Limits for one workload's measurement.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Measured runs per cell, at most.
     pub runs: usize,
-    pub timeout: Duration,
-    pub cell_budget: Duration,
+    /// A run is killed after this long, and its cell reports a lower bound.
+    pub cap: Duration,
+    /// A cell whose run took longer than this gets no more runs.
+    pub single_over: Duration,
+    /// After this, no cell gets another run and converted executors are skipped.
     pub deadline: Instant,
 }
+
+/// The warm-up's time limit: it includes compiling the component (~1 minute for a lifted
+/// busybox on a loaded machine).
+const WARM_LIMIT: Duration = Duration::from_secs(600);
 
 /// One workload's results.
 #[derive(Debug)]
@@ -38,64 +49,53 @@ pub struct Row {
     pub workload: &'static Workload,
     /// One cell per entry of [`EXECUTORS`].
     pub cells: Vec<Cell>,
-    /// Component sizes per executor (converted executors only).
-    pub component_bytes: Vec<Option<u64>>,
-}
-
-struct Column {
-    prepared: Option<Prepared>,
-    spent: Duration,
-    last: Duration,
-    done: bool,
 }
 
 /// Measures `workload` under every executor.
-pub fn measure(workload: &'static Workload, quick: bool, paths: &Paths, limits: Limits) -> Row {
-    let n = EXECUTORS.len();
+pub fn measure(
+    workload: &'static Workload,
+    quick: bool,
+    paths: &Paths,
+    components: &Components,
+    limits: Limits,
+) -> Row {
     let mut cells = vec![
         Cell::Timed {
             wall: vec![],
             cpu: vec![]
         };
-        n
+        EXECUTORS.len()
     ];
-    let mut columns: Vec<Column> = Vec::with_capacity(n);
-    for (i, executor) in EXECUTORS.iter().enumerate() {
-        let converted = matches!(executor.via, Via::Oci2wasm { .. });
-        let late = converted && Instant::now() >= limits.deadline;
-        let prepared = if late {
-            cells[i] = Cell::Skipped("bench deadline passed".into());
-            None
-        } else {
-            match executor.prepare(workload, quick, paths) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    cells[i] = Cell::Failed(e);
-                    None
-                }
-            }
-        };
-        let done = prepared.is_none();
-        columns.push(Column {
-            prepared,
-            spent: Duration::ZERO,
-            last: Duration::ZERO,
-            done,
-        });
-    }
-    let component_bytes = columns
+    // The prepared commands of the columns still running.
+    let mut active: Vec<Option<Prepared>> = EXECUTORS
         .iter()
-        .map(|c| c.prepared.as_ref().and_then(|p| p.component_bytes))
+        .zip(&mut cells)
+        .map(|(executor, cell)| {
+            let converted = matches!(executor.via, Via::Oci2wasm { .. });
+            if converted && Instant::now() >= limits.deadline {
+                *cell = Cell::Skipped("bench deadline passed".into());
+                return None;
+            }
+            executor
+                .prepare(workload, quick, paths, components)
+                .map_err(|e| *cell = Cell::Failed(e))
+                .ok()
+        })
         .collect();
 
     // Warm-up: page cache, compile cache. Its output is not compared (it is a different size).
-    for (i, column) in columns.iter_mut().enumerate() {
-        let Some(prepared) = &column.prepared else {
-            continue;
-        };
-        if let Err(failure) = check(process::run(&prepared.warm, &paths.data, limits.timeout)) {
-            cells[i] = failure;
-            column.done = true;
+    for (slot, cell) in active.iter_mut().zip(&mut cells) {
+        let Some(prepared) = slot else { continue };
+        match check(process::run(&prepared.warm, &paths.data, WARM_LIMIT)) {
+            Ok(_) => {}
+            Err(Cell::Capped(t)) => {
+                *cell = Cell::Failed(format!("warm-up timed out after {t:.0} s"));
+                *slot = None;
+            }
+            Err(failure) => {
+                *cell = failure;
+                *slot = None;
+            }
         }
     }
 
@@ -107,35 +107,22 @@ pub fn measure(workload: &'static Workload, quick: bool, paths: &Paths, limits: 
     };
     let mut reference: Option<Vec<u8>> = None;
     for round in 0..runs {
-        for (i, column) in columns.iter_mut().enumerate() {
-            if column.done {
-                continue;
-            }
-            if round > 0
-                && (column.spent + column.last > limits.cell_budget
-                    || Instant::now() >= limits.deadline)
-            {
-                column.done = true;
+        for (i, slot) in active.iter_mut().enumerate() {
+            let Some(prepared) = slot else { continue };
+            if round > 0 && Instant::now() >= limits.deadline {
+                *slot = None;
                 continue;
             }
             if i > 0 && reference.is_none() {
                 cells[i] = Cell::Skipped("no native output to compare with".into());
-                column.done = true;
+                *slot = None;
                 continue;
             }
-            let prepared = column
-                .prepared
-                .as_ref()
-                .expect("an active column is prepared");
-            let outcome = match check(process::run(
-                &prepared.measured,
-                &paths.data,
-                limits.timeout,
-            )) {
+            let outcome = match check(process::run(&prepared.measured, &paths.data, limits.cap)) {
                 Ok(outcome) => outcome,
                 Err(failure) => {
                     cells[i] = failure;
-                    column.done = true;
+                    *slot = None;
                     continue;
                 }
             };
@@ -143,30 +130,28 @@ pub fn measure(workload: &'static Workload, quick: bool, paths: &Paths, limits: 
                 None => reference = Some(outcome.stdout.clone()),
                 Some(expected) if !same_output(expected, &outcome.stdout) => {
                     cells[i] = Cell::WrongOutput;
-                    column.done = true;
+                    *slot = None;
                     continue;
                 }
                 Some(_) => {}
             }
-            column.last = Duration::from_secs_f64(outcome.wall);
-            column.spent += column.last;
             if let Cell::Timed { wall, cpu } = &mut cells[i] {
                 wall.push(outcome.wall);
                 cpu.push(outcome.cpu);
             }
+            if outcome.wall > limits.single_over.as_secs_f64() {
+                *slot = None;
+            }
         }
-        if columns.iter().all(|c| c.done) {
+        if active.iter().all(Option::is_none) {
             break;
         }
     }
-    Row {
-        workload,
-        cells,
-        component_bytes,
-    }
+    Row { workload, cells }
 }
 
-/// A run's outcome, or the failed cell it makes: not started, timed out, or a non-zero exit.
+/// A run's outcome, or the cell it makes: capped when it was killed at the time limit, failed
+/// when it did not start or exited non-zero.
 fn check(result: Result<Outcome, RunError>) -> Result<Outcome, Cell> {
     match result {
         Ok(outcome) if outcome.status.success() => Ok(outcome),
@@ -175,9 +160,7 @@ fn check(result: Result<Outcome, RunError>) -> Result<Outcome, Cell> {
             &outcome.stderr,
         ))),
         Err(RunError::Spawn(e)) => Err(Cell::Failed(e)),
-        Err(RunError::Timeout(t)) => {
-            Err(Cell::Failed(format!("timed out after {} s", t.as_secs())))
-        }
+        Err(RunError::Timeout(t)) => Err(Cell::Capped(t.as_secs_f64())),
     }
 }
 
@@ -189,17 +172,21 @@ pub fn same_output(native: &[u8], other: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workloads::{BUSYBOX, WORKLOADS};
 
-    /// A stand-in for `oci2wasm`: `convert` records the tree in NAME.wasm, `run` runs the
-    /// program from the tree with the tree as working directory, as the guest would see it.
-    /// `extra` is appended to the program's stdout (to provoke "wrong output").
-    fn fake_oci2wasm(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    /// A stand-in for `oci2wasm`: `convert` records the tree in NAME.wasm, `run` sleeps `delay`
+    /// seconds, then runs the program from the tree in the mounted directory (the tree without
+    /// a mount), as the guest would see it. `extra` is appended to the program's stdout (to
+    /// provoke "wrong output").
+    fn fake_oci2wasm(dir: &std::path::Path, extra: &str, delay: &str) -> std::path::PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let script = dir.join(format!("fake-oci2wasm{}", extra.len()));
+        let script = dir.join("fake-oci2wasm");
         let text = format!(
             "#!/bin/sh\ncase \"$1\" in\n\
              convert) tree=${{2#dir:}}; mkdir -p \"$4\"; echo \"$tree\" > \"$4/$6.wasm\" ;;\n\
-             run) tree=$(cat \"$2\"); shift 3; prog=$1; shift; cd \"$tree\" && \"$tree$prog\" \"$@\"; \
+             run) tree=$(cat \"$2\"); shift 2; cwd=$tree; \
+             case \"$1\" in --mount=*) m=${{1#--mount=}}; cwd=${{m%%:*}}; shift ;; esac; \
+             shift; prog=$1; shift; sleep {delay}; cd \"$cwd\" && \"$tree$prog\" \"$@\"; \
              s=$?; printf '{extra}'; exit $s ;;\n\
              *) echo \"unknown subcommand $1\" >&2; exit 2 ;;\nesac\n"
         );
@@ -218,7 +205,7 @@ mod tests {
         script
     }
 
-    fn scratch_paths(name: &str, extra: &str) -> Paths {
+    fn scratch_paths(name: &str, extra: &str, delay: &str) -> Paths {
         let out = std::env::temp_dir().join(format!("bench-measure-{name}-{}", std::process::id()));
         let tiny = crate::inputs::Sizes {
             sha_bytes: 10_000,
@@ -234,17 +221,21 @@ mod tests {
             data: out.join("data"),
             trees: out.join("trees"),
             components: out.join("components"),
-            oci2wasm: fake_oci2wasm(&out, extra),
+            oci2wasm: fake_oci2wasm(&out, extra, delay),
         }
     }
 
     fn limits() -> Limits {
         Limits {
             runs: 3,
-            timeout: Duration::from_secs(30),
-            cell_budget: Duration::from_secs(30),
+            cap: Duration::from_secs(30),
+            single_over: Duration::from_secs(30),
             deadline: Instant::now() + Duration::from_secs(60),
         }
+    }
+
+    fn workload(name: &str) -> &'static Workload {
+        WORKLOADS.iter().find(|w| w.name == name).unwrap()
     }
 
     fn interpreted() -> usize {
@@ -254,89 +245,105 @@ mod tests {
             .unwrap()
     }
 
+    /// Converts (with the fake) and measures `name`.
+    fn measure_busybox(name: &str, paths: &Paths, limits: Limits) -> Row {
+        let w = workload(name);
+        let components = Components::convert(&[w], paths);
+        measure(w, false, paths, &components, limits)
+    }
+
+    fn runs(cell: &Cell) -> Option<usize> {
+        match cell {
+            Cell::Timed { wall, .. } => Some(wall.len()),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn converted_executor_runs_the_tree_and_matches_native() {
-        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
-            eprintln!("skipped: no {}", crate::workloads::BUSYBOX);
+    fn converted_executor_runs_the_program_in_the_mounted_inputs() {
+        if !std::path::Path::new(BUSYBOX).is_file() {
+            eprintln!("skipped: no {BUSYBOX}");
             return;
         }
-        let paths = scratch_paths("ok", "");
-        let sha = crate::workloads::WORKLOADS
-            .iter()
-            .find(|w| w.name == "sha256sum")
-            .unwrap();
-        let row = measure(sha, false, &paths, limits());
-        assert!(
-            matches!(&row.cells[0], Cell::Timed { wall, .. } if wall.len() == 3),
-            "{:?}",
-            row.cells[0]
-        );
+        let paths = scratch_paths("ok", "", "0");
+        let row = measure_busybox("sha256sum", &paths, limits());
+        assert_eq!(runs(&row.cells[0]), Some(3), "{:?}", row.cells[0]);
         let i = interpreted();
-        assert!(
-            matches!(&row.cells[i], Cell::Timed { wall, .. } if wall.len() == 3),
-            "{:?}",
-            row.cells[i]
-        );
-        assert!(row.component_bytes[i].is_some());
-        assert!(paths.trees.join("sha256sum/bin/busybox").is_file());
-        assert!(paths.trees.join("sha256sum/warm/sha.bin").is_file());
+        assert_eq!(runs(&row.cells[i]), Some(3), "{:?}", row.cells[i]);
+        assert!(paths.trees.join("busybox/bin/busybox").is_file());
+        assert!(paths.trees.join("busybox/data").is_dir());
         std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn converted_executor_with_different_output_is_wrong() {
-        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
-            eprintln!("skipped: no {}", crate::workloads::BUSYBOX);
+        if !std::path::Path::new(BUSYBOX).is_file() {
             return;
         }
-        let paths = scratch_paths("wrong", "extra");
-        let awk = crate::workloads::WORKLOADS
-            .iter()
-            .find(|w| w.name == "awk")
-            .unwrap();
-        let row = measure(awk, false, &paths, limits());
+        let paths = scratch_paths("wrong", "extra", "0");
+        let row = measure_busybox("awk", &paths, limits());
         assert!(matches!(&row.cells[0], Cell::Timed { .. }));
         assert_eq!(row.cells[interpreted()], Cell::WrongOutput);
         std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
     }
 
     #[test]
-    fn missing_oci2wasm_fails_the_cell_but_not_the_row() {
-        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
+    fn a_run_past_the_cap_makes_a_capped_cell() {
+        if !std::path::Path::new(BUSYBOX).is_file() {
             return;
         }
-        let mut paths = scratch_paths("missing", "");
+        let paths = scratch_paths("capped", "", "2");
+        let limits = Limits {
+            cap: Duration::from_millis(700),
+            ..limits()
+        };
+        let row = measure_busybox("sha256sum", &paths, limits);
+        assert_eq!(runs(&row.cells[0]), Some(3));
+        assert_eq!(row.cells[interpreted()], Cell::Capped(0.7));
+        std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_slow_run_is_not_repeated() {
+        if !std::path::Path::new(BUSYBOX).is_file() {
+            return;
+        }
+        let paths = scratch_paths("single", "", "0.3");
+        let limits = Limits {
+            single_over: Duration::from_millis(200),
+            ..limits()
+        };
+        let row = measure_busybox("sha256sum", &paths, limits);
+        assert_eq!(runs(&row.cells[0]), Some(3));
+        assert_eq!(runs(&row.cells[interpreted()]), Some(1));
+        std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn missing_oci2wasm_fails_the_cell_but_not_the_row() {
+        if !std::path::Path::new(BUSYBOX).is_file() {
+            return;
+        }
+        let mut paths = scratch_paths("missing", "", "0");
         paths.oci2wasm = paths.bin.join("no-such-oci2wasm");
-        let t = crate::workloads::WORKLOADS
-            .iter()
-            .find(|w| w.name == "busybox-true")
-            .unwrap();
-        let row = measure(t, false, &paths, limits());
-        assert!(matches!(&row.cells[0], Cell::Timed { wall, .. } if wall.len() == 12));
+        let row = measure_busybox("busybox-true", &paths, limits());
+        assert_eq!(runs(&row.cells[0]), Some(12));
         assert!(matches!(&row.cells[interpreted()], Cell::Failed(m) if m.contains("not found")));
         std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn after_the_deadline_native_runs_once_and_converted_is_skipped() {
-        if !std::path::Path::new(crate::workloads::BUSYBOX).is_file() {
+        if !std::path::Path::new(BUSYBOX).is_file() {
             return;
         }
-        let paths = scratch_paths("late", "");
-        let t = crate::workloads::WORKLOADS
-            .iter()
-            .find(|w| w.name == "busybox-true")
-            .unwrap();
-        let row = measure(
-            t,
-            false,
-            &paths,
-            Limits {
-                deadline: Instant::now(),
-                ..limits()
-            },
-        );
-        assert!(matches!(&row.cells[0], Cell::Timed { wall, .. } if wall.len() == 1));
+        let paths = scratch_paths("late", "", "0");
+        let limits = Limits {
+            deadline: Instant::now(),
+            ..limits()
+        };
+        let row = measure_busybox("busybox-true", &paths, limits);
+        assert_eq!(runs(&row.cells[0]), Some(1));
         assert!(matches!(&row.cells[interpreted()], Cell::Skipped(m) if m.contains("deadline")));
         std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
     }
@@ -356,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn check_turns_exit_status_and_stderr_into_a_failed_cell() {
+    fn check_turns_exit_status_stderr_and_timeouts_into_cells() {
         let argv: Vec<std::ffi::OsString> = [
             "sh",
             "-c",
@@ -376,5 +383,11 @@ mod tests {
             Duration::from_secs(1),
         );
         assert!(matches!(check(missing), Err(Cell::Failed(m)) if m.contains("/no/such/oci2wasm")));
+        let slow = process::run(
+            &["sleep".into(), "5".into()],
+            std::path::Path::new("/"),
+            Duration::from_millis(200),
+        );
+        assert_eq!(check(slow).unwrap_err(), Cell::Capped(0.2));
     }
 }

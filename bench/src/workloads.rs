@@ -1,6 +1,7 @@
 //! The workload table: our own C programs (compiled static with musl -O2 from
 //! `bench/workloads/*.c`) and real programs (busybox applets over generated inputs), each with
-//! arguments for the default size and for `--quick`, plus the two start-up probes.
+//! arguments for the default size, for `--quick` and for the warm-up run, plus the two start-up
+//! probes.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -20,16 +21,47 @@ pub enum Program {
     Busybox,
 }
 
+impl Program {
+    /// The program's name, which its component is named after: workloads running the same
+    /// program share one component per executor (inputs are mounted, not built in).
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::C(name) => name,
+            Program::Busybox => "busybox",
+        }
+    }
+
+    /// The executable on the host.
+    pub fn host_path(self, bin_dir: &Path) -> PathBuf {
+        match self {
+            Program::C(name) => bin_dir.join(name),
+            Program::Busybox => PathBuf::from(BUSYBOX),
+        }
+    }
+
+    /// The executable's path inside the image built for the converted executors.
+    pub fn guest_path(self) -> String {
+        match self {
+            Program::C(name) => format!("/bin/{name}"),
+            Program::Busybox => BUSYBOX.to_string(),
+        }
+    }
+}
+
 /// One row of the bench.
 #[derive(Debug)]
 pub struct Workload {
     pub name: &'static str,
     pub program: Program,
     /// Arguments at the default size. `$D/` stands for the input directory prefix: nothing for
-    /// the measured runs (the working directory holds the inputs), `warm/` for the warm-up run.
+    /// the measured runs (the working directory holds the inputs), `warm/` for the warm-up run
+    /// (whose inputs are tiny).
     pub args: &'static [&'static str],
-    /// Arguments with `--quick`, and for every warm-up run.
+    /// Arguments with `--quick`.
     pub quick_args: &'static [&'static str],
+    /// Arguments for the warm-up run: as small as the program allows, since its only purpose is
+    /// to fill the compile cache and the page cache (the interpreter runs it at its own pace).
+    pub warm_args: &'static [&'static str],
     /// Generated input files the workload reads (see `inputs.rs`).
     pub inputs: &'static [&'static str],
     /// A start-up probe: reported in milliseconds and kept out of the geomean.
@@ -43,12 +75,14 @@ const fn c(
     name: &'static str,
     args: &'static [&'static str],
     quick: &'static [&'static str],
+    warm: &'static [&'static str],
 ) -> Workload {
     Workload {
         name,
         program: Program::C(name),
         args,
         quick_args: quick,
+        warm_args: warm,
         inputs: &[],
         startup: false,
     }
@@ -64,6 +98,7 @@ const fn busybox(
         program: Program::Busybox,
         args,
         quick_args: args,
+        warm_args: args,
         inputs,
         startup: false,
     }
@@ -71,20 +106,21 @@ const fn busybox(
 
 /// Every workload, in table order.
 pub const WORKLOADS: &[Workload] = &[
-    c("fib", &["41"], &["30"]),
-    c("sieve", &["40"], &["2"]),
-    c("crc32", &["250"], &["12"]),
-    c("nbody", &["5000000"], &["200000"]),
-    c("wordcount", &["40"], &["2"]),
-    c("bytecode", &["12"], &["1"]),
-    c("strings", &["600"], &["30"]),
+    c("fib", &["38"], &["30"], &["20"]),
+    c("sieve", &["12"], &["2"], &["1"]),
+    c("crc32", &["80"], &["12"], &["1"]),
+    c("nbody", &["1500000"], &["200000"], &["1000"]),
+    c("wordcount", &["12"], &["2"], &["1"]),
+    // The smallest run is a million iterations (0 would count down forever).
+    c("bytecode", &["4"], &["1"], &["1"]),
+    c("strings", &["200"], &["30"], &["1"]),
     busybox("sha256sum", &["sha256sum", "$D/sha.bin"], &["sha.bin"]),
     busybox("gzip", &["gzip", "-6", "-c", "$D/gzip.txt"], &["gzip.txt"]),
     busybox("sort", &["sort", "$D/sort.txt"], &["sort.txt"]),
     busybox("awk", &["awk", AWK_PROGRAM, "$D/awk.txt"], &["awk.txt"]),
     Workload {
         startup: true,
-        ..c("true", &[], &[])
+        ..c("true", &[], &[], &[])
     },
     Workload {
         startup: true,
@@ -95,31 +131,15 @@ pub const WORKLOADS: &[Workload] = &[
 impl Workload {
     /// The arguments after the program, for a measured run (`warm == false`) or the warm-up.
     pub fn argv_tail(&self, quick: bool, warm: bool) -> Vec<OsString> {
-        let args = if quick || warm {
-            self.quick_args
-        } else {
-            self.args
+        let args = match (warm, quick) {
+            (true, _) => self.warm_args,
+            (false, true) => self.quick_args,
+            (false, false) => self.args,
         };
         let prefix = if warm { "warm/" } else { "" };
         args.iter()
             .map(|a| OsString::from(a.replace("$D/", prefix)))
             .collect()
-    }
-
-    /// The executable on the host.
-    pub fn host_program(&self, bin_dir: &Path) -> PathBuf {
-        match self.program {
-            Program::C(name) => bin_dir.join(name),
-            Program::Busybox => PathBuf::from(BUSYBOX),
-        }
-    }
-
-    /// The executable's path inside the image built for the converted executors.
-    pub fn guest_program(&self) -> String {
-        match self.program {
-            Program::C(name) => format!("/bin/{name}"),
-            Program::Busybox => BUSYBOX.to_string(),
-        }
     }
 }
 
@@ -216,14 +236,30 @@ mod tests {
     }
 
     #[test]
+    fn busybox_workloads_share_a_program_name() {
+        let name = |w: &str| {
+            WORKLOADS
+                .iter()
+                .find(|x| x.name == w)
+                .unwrap()
+                .program
+                .name()
+        };
+        assert_eq!(name("sha256sum"), "busybox");
+        assert_eq!(name("busybox-true"), "busybox");
+        assert_eq!(name("fib"), "fib");
+    }
+
+    #[test]
     fn argv_tail_substitutes_the_input_directory() {
         let sha = WORKLOADS.iter().find(|w| w.name == "sha256sum").unwrap();
         assert_eq!(sha.argv_tail(false, false), ["sha256sum", "sha.bin"]);
         assert_eq!(sha.argv_tail(false, true), ["sha256sum", "warm/sha.bin"]);
         let fib = WORKLOADS.iter().find(|w| w.name == "fib").unwrap();
-        assert_eq!(fib.argv_tail(false, false), ["41"]);
+        assert_eq!(fib.argv_tail(false, false), ["38"]);
         assert_eq!(fib.argv_tail(true, false), ["30"]);
-        assert_eq!(fib.argv_tail(false, true), ["30"]);
+        assert_eq!(fib.argv_tail(false, true), ["20"]);
+        assert_eq!(fib.argv_tail(true, true), ["20"]);
     }
 
     #[test]
