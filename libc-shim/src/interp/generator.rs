@@ -18,8 +18,10 @@
 //! eight `fld1` and `fninit` (so empty registers hold known contents) and `fld [rsi];
 //! fld [rsi+8]; fldpi` and are observed through `fnstsw ax` (exception bits masked,
 //! as the interpreter does not raise them) and `fstp tbyte` of the whole stack. MMX forms run
-//! between loads of mm0-mm7 from `[rsi]` and stores to `[rdi+0x200]`.
+//! between loads of mm0-mm7 from `[rsi]` and stores to `[rdi+0x200]`. Control-flow forms run in
+//! the fixed layout of `branch`.
 
+mod branch;
 mod cases;
 mod forms;
 mod report;
@@ -287,13 +289,21 @@ fn run_form(code: Code, variant: Variant, n: usize) -> Row {
         if !cases::fix_divide(code, &ops, &mut s) {
             continue;
         }
-        let Some(bytes) = cases::encode(code, &ops, 0x1000) else {
+        let branch = branch::is_branch(code);
+        if branch {
+            branch::fix_state(code, &ops, k, &mut s);
+        }
+        let bytes = if branch {
+            branch::snippet(code, &ops)
+        } else {
+            cases::encode(code, &ops, 0x1000).map(|b| snippet(&b, x87 && !mmx, mmx))
+        };
+        let Some(code_bytes) = bytes else {
             row.skipped = true;
             row.note =
                 "skipped: encoding does not round-trip (fwait pseudo-forms, aliases)".to_string();
             return row;
         };
-        let code_bytes = snippet(&bytes, x87 && !mmx, mmx);
         if std::env::var_os("GEN_TRACE").is_some() {
             std::eprintln!("{code:?} case {k} {ops:?}");
         }

@@ -22,8 +22,8 @@ use crate::mem::{GuestMem, perm};
 
 pub(crate) const REGION: u64 = 0x0100_0000;
 const REGION_LEN: u64 = 0x1_0000;
-const SNIPPET: u64 = REGION + 0x400;
-const EPILOGUE: u64 = REGION + 0x2000;
+pub(crate) const SNIPPET: u64 = REGION + 0x400;
+pub(crate) const EPILOGUE: u64 = REGION + 0x2000;
 const SLOTS: u64 = REGION + 0x3000;
 /// Start of the 16 KiB data area snippets may read and write.
 pub(crate) const DATA: u64 = REGION + 0x4000;

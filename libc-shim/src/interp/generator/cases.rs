@@ -88,6 +88,8 @@ pub(super) enum Op {
     Xlat,
     Imm(OpKind, u64),
     Str(OpKind),
+    /// A relative branch to [`branch::TARGET`](super::branch::TARGET).
+    Branch(OpKind),
 }
 
 /// Operands for case `k`: register pool `k % 2` (one register for every operand of a class when
@@ -149,6 +151,8 @@ pub(super) fn operands(code: Code, k: usize, mem: bool, rng: &mut Rng) -> Vec<Op
             K::imm32 => Op::Imm(OpKind::Immediate32, imm_wide(k, rng) & 0xffff_ffff),
             K::imm32sex64 => Op::Imm(OpKind::Immediate32to64, imm_wide(k, rng) & 0xffff_ffff),
             K::imm64 => Op::Imm(OpKind::Immediate64, imm_wide(k, rng)),
+            K::br16_1 | K::br16_2 => Op::Branch(OpKind::NearBranch16),
+            K::br64_1 | K::br64_4 => Op::Branch(OpKind::NearBranch64),
             K::seg_rSI => Op::Str(OpKind::MemorySegRSI),
             K::es_rDI => Op::Str(OpKind::MemoryESRDI),
             K::seg_rDI => Op::Str(OpKind::MemorySegRDI),
@@ -220,6 +224,15 @@ pub(super) fn encode(code: Code, ops: &[Op], ip: u64) -> Option<Vec<u8>> {
                     OpKind::Immediate16 => ins.set_immediate16(v as u16),
                     OpKind::Immediate32 | OpKind::Immediate32to64 => ins.set_immediate32(v as u32),
                     _ => ins.set_immediate64(v),
+                }
+            }
+            Op::Branch(kind) => {
+                ins.set_op_kind(i, kind);
+                let t = super::branch::TARGET;
+                if kind == OpKind::NearBranch16 {
+                    ins.set_near_branch16(t as u16);
+                } else {
+                    ins.set_near_branch64(t);
                 }
             }
             Op::Str(kind) => {

@@ -2,8 +2,9 @@
 //! instruction valid in 64-bit mode, split into its register and memory forms when it has an
 //! r/m operand (uops.info's convention), classified as runnable or skipped with a reason.
 //!
-//! Skip categories: a CPUID feature the interpreter's cpuid does not claim; control flow
-//! (branches, calls, traps); privileged or system/segment state (including pushf/popf: a
+//! Skip categories: a CPUID feature the interpreter's cpuid does not claim; traps (int, ud);
+//! far transfers; near branches with a 16-bit operand size (AMD behaviour; the interpreter and
+//! iced decode as Intel, which ignores the prefix); privileged or system/segment state (including pushf/popf: a
 //! random TF would trap); host-dependent results (cpuid, timestamps, random numbers); loads
 //! control state from memory (random MXCSR/x87 control words would fault or unmask exceptions
 //! natively); an operand kind the harness cannot place (segment, control, far pointers, ...).
@@ -13,7 +14,8 @@ use std::string::String;
 use std::vec::Vec;
 
 use iced_x86::{
-    Code, CpuidFeature as F, EncodingKind, FlowControl, Mnemonic as M, OpCodeOperandKind as K,
+    Code, CpuidFeature as F, EncodingKind, FlowControl, MemorySize, Mnemonic as M,
+    OpCodeOperandKind as K,
 };
 
 /// Features the interpreter's cpuid (`system`) claims, plus base-architecture tags.
@@ -146,6 +148,10 @@ pub(super) fn supported(k: K) -> bool {
             | K::es_rDI
             | K::seg_rDI
             | K::seg_rBX_al
+            | K::br16_1
+            | K::br16_2
+            | K::br64_1
+            | K::br64_4
     )
 }
 
@@ -200,8 +206,23 @@ fn classify(code: Code) -> Result<(), String> {
     if let Some(f) = code.cpuid_features().iter().find(|f| !CLAIMED.contains(f)) {
         return Err(format!("cpuid {f:?} not claimed"));
     }
-    if code.flow_control() != FlowControl::Next {
-        return Err("control flow".into());
+    if matches!(
+        code.flow_control(),
+        FlowControl::Interrupt | FlowControl::Exception | FlowControl::XbeginXabortXend
+    ) {
+        return Err("traps (int, ud)".into());
+    }
+    if code.flow_control() != FlowControl::Next && op.operand_size() == 16 {
+        return Err("16-bit near branch (AMD only: Intel decoding ignores the 0x66 prefix)".into());
+    }
+    let far_ptr = matches!(
+        op.memory_size(),
+        MemorySize::SegPtr16 | MemorySize::SegPtr32 | MemorySize::SegPtr64
+    );
+    if matches!(code.mnemonic(), M::Retf | M::Iret | M::Iretd | M::Iretq)
+        || (far_ptr && code.flow_control() != FlowControl::Next)
+    {
+        return Err("far transfer (segment state)".into());
     }
     if code.is_privileged() || !op.cpl3() {
         return Err("privileged".into());
