@@ -134,6 +134,12 @@ impl<'a> Fx<'a> {
         self.i(I::If(BlockType::Empty));
     }
 
+    /// Opens an `if` whose arms leave an i32 (condition on the stack).
+    pub fn if_i32(&mut self) {
+        self.labels.push(Label::Inner);
+        self.i(I::If(BlockType::Result(ValType::I32)));
+    }
+
     /// Closes the innermost label.
     pub fn end(&mut self) {
         self.labels.pop();

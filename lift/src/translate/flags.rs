@@ -102,7 +102,11 @@ impl Fx<'_> {
             c => c,
         };
         if !self.cond_fused(st, base) {
-            self.cond_generic(base);
+            if st == State::Unknown && base != Cc::p {
+                self.cond_dynamic(base);
+            } else {
+                self.cond_generic(base);
+            }
         }
         if negated {
             self.i(I::I32Eqz);
@@ -160,6 +164,92 @@ impl Fx<'_> {
             _ => return false,
         }
         true
+    }
+
+    /// `cc` when the producer is known only at run time (block entry, after a helper): a compare
+    /// (`SUB`) or a result-only kind (`RES`: logic, multiply, ...) is evaluated inline from the
+    /// lazy locals, with the operand size from `F_SIZE`; any other kind asks the runtime.
+    fn cond_dynamic(&mut self, cc: Cc) {
+        // Shifting a value zero-extended from `F_SIZE` bytes left by 64 - 8 * F_SIZE puts its
+        // sign bit at bit 63.
+        let sh = T0 + 4;
+        self.i(I::I64Const(64))
+            .i(I::LocalGet(F_SIZE))
+            .i(I::I64ExtendI32U)
+            .i(I::I64Const(3))
+            .i(I::I64Shl)
+            .i(I::I64Sub)
+            .i(I::LocalSet(sh));
+        let top = |fx: &mut Self, l: u32| {
+            fx.i(I::LocalGet(l)).i(I::LocalGet(sh)).i(I::I64Shl);
+        };
+        let sign = |fx: &mut Self| {
+            top(fx, F_RES);
+            fx.i(I::I64Const(0)).i(I::I64LtS);
+        };
+        let stored_bit = |fx: &mut Self, n: i64| {
+            fx.i(I::LocalGet(F_STORED))
+                .i(I::I64Const(n))
+                .i(I::I64ShrU)
+                .i(I::I64Const(1))
+                .i(I::I64And)
+                .i(I::I32WrapI64);
+        };
+        self.i(I::LocalGet(F_OP))
+            .i(I::I32Const(lazy::SUB as i32))
+            .i(I::I32Eq);
+        self.if_i32();
+        match cc {
+            Cc::e => {
+                self.i(I::LocalGet(F_A)).i(I::LocalGet(F_B)).i(I::I64Eq);
+            }
+            Cc::b => {
+                self.i(I::LocalGet(F_A)).i(I::LocalGet(F_B)).i(I::I64LtU);
+            }
+            Cc::be => {
+                self.i(I::LocalGet(F_A)).i(I::LocalGet(F_B)).i(I::I64LeU);
+            }
+            Cc::s => sign(self),
+            Cc::l | Cc::le => {
+                top(self, F_A);
+                top(self, F_B);
+                self.i(if cc == Cc::l { I::I64LtS } else { I::I64LeS });
+            }
+            _ => self.cond_generic(cc),
+        }
+        self.i(I::Else);
+        self.i(I::LocalGet(F_OP))
+            .i(I::I32Const(lazy::RES as i32))
+            .i(I::I32Eq);
+        self.if_i32();
+        let zero = |fx: &mut Self| {
+            fx.i(I::LocalGet(F_RES)).i(I::I64Eqz);
+        };
+        match cc {
+            Cc::e => zero(self),
+            Cc::s => sign(self),
+            Cc::b => stored_bit(self, 0),
+            Cc::o => stored_bit(self, 11),
+            Cc::be => {
+                stored_bit(self, 0);
+                zero(self);
+                self.i(I::I32Or);
+            }
+            Cc::l | Cc::le => {
+                sign(self);
+                stored_bit(self, 11);
+                self.i(I::I32Xor);
+                if cc == Cc::le {
+                    zero(self);
+                    self.i(I::I32Or);
+                }
+            }
+            _ => self.cond_generic(cc),
+        }
+        self.i(I::Else);
+        self.cond_generic(cc);
+        self.end();
+        self.end();
     }
 
     /// Stores the lazy flags and evaluates RFLAGS in the runtime.

@@ -56,11 +56,14 @@ fn every_condition_after_cmp_sub_add_and_logic() {
     ];
     for &x in &values {
         for &y in &values {
+            // Each producer is read in its own block and, through a jump, in the next one (where
+            // the translator knows the producer only at run time).
             let code = assemble(&|a| {
-                for (i, op) in [
-                    "cmp", "sub", "add", "and", "test", "inc", "dec", "neg", "or",
+                for (i, (op, split)) in [
+                    "cmp", "sub", "add", "and", "test", "inc", "dec", "neg", "or", "mul",
                 ]
                 .iter()
+                .flat_map(|op| [(op, false), (op, true)])
                 .enumerate()
                 {
                     a.mov(rax, rdi)?;
@@ -73,7 +76,13 @@ fn every_condition_after_cmp_sub_add_and_logic() {
                         "inc" => a.inc(eax)?,
                         "dec" => a.dec(rax)?,
                         "neg" => a.neg(al)?,
+                        "mul" => a.mul(esi)?,
                         _ => a.or(eax, esi)?,
+                    }
+                    if split {
+                        let mut next = a.create_label();
+                        a.jmp(next)?;
+                        a.set_label(&mut next)?;
                     }
                     let m = qword_ptr(0x600000 + 0x100 * i as u64);
                     a.sete(byte_ptr(0x600000 + 0x100 * i as u64))?;
