@@ -20,6 +20,7 @@ mod alu;
 mod bits;
 mod control;
 mod data;
+mod dd;
 mod decode;
 #[cfg(test)]
 mod difftest_int;

@@ -250,6 +250,11 @@ impl F80 {
         F80::pack_p(round(sign, exp, sig, f, rc), f.p)
     }
 
+    /// Rounds `sig * 2^(exp - 127)` to extended precision (for callers outside this file).
+    pub(crate) fn make_pub(sign: bool, exp: i32, sig: u128, f: Format, rc: Rc) -> F80 {
+        F80::make(sign, exp, sig, f, rc)
+    }
+
     pub(crate) fn from_f64(v: u64) -> F80 {
         F80::from_binary(v, 11, 52)
     }

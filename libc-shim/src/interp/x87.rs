@@ -1,6 +1,6 @@
 //! The x87 FPU subset that libc and libm use: loads and stores (m32/m64/m80, integers, st(i)),
 //! the arithmetic group with its reversed and popping forms, fchs/fabs/fsqrt/frndint/fscale/
-//! fprem/fprem1/fxtract, the compares (fcom*/fucom*/ficom*/fcomi*/ftst/fxam), the constants,
+//! fprem/fprem1/fxtract, the transcendentals (`trans`, in double-double), the compares (fcom*/fucom*/ficom*/fcomi*/ftst/fxam), the constants,
 //! control and status word access, fcmovcc, fbld/fbstp (`bcd`), ffree/fxch/finit/fclex, fxsave/fxrstor and the
 //! environment images (fnstenv/fldenv/fnsave/frstor, `env`). Arithmetic goes through the
 //! software [`F80`], rounded per the control word's precision and rounding fields.
@@ -23,10 +23,11 @@ use support::{fxrstor, fxsave, prem};
 mod bcd;
 mod env;
 mod support;
+mod trans;
 
 const C0: u16 = 1 << 8;
 pub(crate) const C1: u16 = 1 << 9;
-const C2: u16 = 1 << 10;
+pub(crate) const C2: u16 = 1 << 10;
 const C3: u16 = 1 << 14;
 /// The tag of an empty register.
 pub(crate) const TAG_EMPTY: u16 = 3;
@@ -524,6 +525,14 @@ fn exec_op(c: &mut Ctx, m: M) -> Step {
         }
         M::Fxsave | M::Fxsave64 => fxsave(c)?,
         M::Fxrstor | M::Fxrstor64 => fxrstor(c)?,
+        M::Fsin
+        | M::Fcos
+        | M::Fsincos
+        | M::Fptan
+        | M::Fpatan
+        | M::F2xm1
+        | M::Fyl2x
+        | M::Fyl2xp1 => trans::exec(c, m)?,
         M::Fbld => bcd::fbld(c)?,
         M::Fbstp => bcd::fbstp(c)?,
         M::Fnstenv | M::Fnsave => env::store(c, m == M::Fnsave)?,

@@ -434,3 +434,87 @@ pub(super) fn fix_bcd(code: Code, s: &mut State) {
         }
     }
 }
+
+/// st(0) for the x87 transcendentals, from each one's domain (plus zeros, infinities, a NaN
+/// and, for the trigonometric forms, the out-of-range 2^63): written to `[rsi+16]` and loaded
+/// instead of `fldpi`. True when the form has one.
+pub(super) fn x87_top(code: Code, k: usize, s: &mut State) -> bool {
+    const TRIG: [f64; 16] = [
+        core::f64::consts::PI,
+        1.0,
+        -0.5,
+        0.785,
+        2.5,
+        -100.0,
+        1e10,
+        4.611_686_018_427_388e18,
+        9.223_372_036_854_776e18,
+        0.0,
+        -0.0,
+        f64::INFINITY,
+        f64::NAN,
+        1e-20,
+        3.0,
+        -7.0,
+    ];
+    const EXP: [f64; 16] = [
+        0.5,
+        -0.5,
+        1.0,
+        -1.0,
+        0.0,
+        -0.0,
+        1e-10,
+        0.3,
+        -0.9,
+        1e-300,
+        0.123,
+        -1e-5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        0.999,
+    ];
+    const LOG1P: [f64; 12] = [
+        0.1,
+        -0.2,
+        0.28,
+        -0.28,
+        0.0,
+        -0.0,
+        1e-18,
+        -1e-5,
+        1e-300,
+        f64::NAN,
+        0.01,
+        -0.001,
+    ];
+    const ANY: [f64; 16] = [
+        core::f64::consts::PI,
+        1.0,
+        0.5,
+        2.0,
+        1e100,
+        0.0,
+        -0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -1.0,
+        f64::NAN,
+        3e-310,
+        1e-5,
+        10.0,
+        0.999,
+        -2.5,
+    ];
+    let list: &[f64] = match code.mnemonic() {
+        M::Fsin | M::Fcos | M::Fsincos | M::Fptan => &TRIG,
+        M::F2xm1 => &EXP,
+        M::Fyl2xp1 => &LOG1P,
+        M::Fpatan | M::Fyl2x => &ANY,
+        _ => return false,
+    };
+    let v = list[k % list.len()];
+    s.mem[0x110..0x118].copy_from_slice(&v.to_bits().to_le_bytes());
+    true
+}

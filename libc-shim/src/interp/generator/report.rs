@@ -102,9 +102,13 @@ fn render(rows: &[Row], ex: &super::forms::Excluded) -> String {
          with an r/m operand is two forms, its register form (`reg`) and its memory form \
          (`mem`), each run with its own {CASES} cases; a `Code` without one is one form (`-`). \
          A `Code` passes when all its forms pass. Every result is compared bit for bit except \
-         the rcpps/rcpss/rsqrtps/rsqrtss results, which the SDM only bounds (relative error at \
-         most 1.5*2^-12; the tables are implementation-specific): they are compared within \
-         that bound.\n\n"
+         where the architecture leaves it open: the rcpps/rcpss/rsqrtps/rsqrtss results, \
+         which the SDM only bounds (relative error at most 1.5*2^-12; the tables are \
+         implementation-specific), are compared within that bound; the x87 transcendentals \
+         (fsin, fcos, fsincos, fptan, fpatan, f2xm1, fyl2x, fyl2xp1), specified to about one \
+         unit in the last place, are compared within one unit of the 64-bit significand, \
+         without C1 (the rounding direction of that result). The interpreter reduces \
+         trigonometric arguments with the x87's 66-bit pi as the hardware does.\n\n"
     );
     s += "## Totals\n\n";
     s += "| | iced `Code`s | instruction forms (reg and mem separate) |\n|---|---|---|\n";
