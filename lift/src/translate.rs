@@ -28,6 +28,7 @@ mod golden;
 mod insn;
 mod insn_bits;
 mod insn_fp;
+mod insn_muldiv;
 mod insn_sse;
 mod insn_string;
 mod regs;
@@ -299,6 +300,7 @@ impl<'a> Function<'a> {
         let mut st = State::Unknown;
         let mut pending = 0i64;
         self.dirty = self.dirty_in[k];
+        self.fx.high = 0;
         let last = b.insns.len() - 1;
         for (i, ins) in b.insns.iter().enumerate() {
             if i == last && b.end == End::Insn {
@@ -320,6 +322,7 @@ impl<'a> Function<'a> {
                 report.insns_inline += 1;
             }
             self.dirty = dataflow::dirty_step(ins, self.dirty);
+            self.fx.high &= !regs::of(ins).1;
         }
         self.bump(&mut pending);
         match b.end {

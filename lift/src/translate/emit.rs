@@ -75,7 +75,15 @@ pub struct Fx<'a> {
     /// Registers (encoding index bits) the function reads and writes.
     pub used: u16,
     pub modified: u16,
+    /// Registers known in this block to hold at least [`HIGH_BASE`] (checked, and not written
+    /// since): a memory operand based on one with a small displacement needs no null check.
+    pub high: u16,
 }
+
+/// See [`Fx::high`]: a base at or above this plus a displacement of magnitude below
+/// [`SMALL_DISP`] stays above the unmapped first 64 KiB.
+pub const HIGH_BASE: i32 = 0x1_1000;
+pub const SMALL_DISP: i64 = 0x1000;
 
 /// The encoding index (0..16) of a 64-bit general register.
 pub fn gpr_index(r: Register) -> Option<u32> {
@@ -110,6 +118,7 @@ impl<'a> Fx<'a> {
             labels: Vec::new(),
             used,
             modified,
+            high: 0,
         }
     }
 

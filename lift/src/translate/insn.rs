@@ -6,7 +6,7 @@ use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 use libc_shim::interp::lazy;
 use wasm_encoder::Instruction as I;
 
-use super::emit::{A0, CPU, Fx, GPR0, T0, gpr_index};
+use super::emit::{A0, CPU, Fx, GPR0, HIGH_BASE, SMALL_DISP, T0, gpr_index};
 use super::flags::State;
 use crate::link::EXIT_STOPPED;
 
@@ -124,6 +124,10 @@ impl Fx<'_> {
     /// Computes the memory operand's address into `A0` if the instruction has one. An address
     /// below [`LOW_LIMIT`] (a null pointer, give or take a field offset) leaves to the runtime
     /// before anything changed, so the interpreter raises the SIGSEGV the guest would get.
+    ///
+    /// A 64-bit base register with a small displacement and no index is checked instead (at
+    /// least [`HIGH_BASE`], else the interpreter runs the instruction), and only once per block
+    /// until the register is written ([`Fx::high`]).
     pub(super) fn ea_prepare(&mut self, ins: &Instruction) {
         if (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory) {
             self.ea(ins, true);
@@ -133,6 +137,24 @@ impl Fx<'_> {
             let fs = matches!(ins.memory_segment(), Register::FS | Register::GS);
             if !fs && matches!(base, Register::RSP | Register::RIP) {
                 self.i(I::LocalSet(A0));
+                return;
+            }
+            let disp = ins.memory_displacement64() as i64;
+            let by_base = !fs
+                && base.is_gpr64()
+                && ins.memory_index() == Register::None
+                && disp.unsigned_abs() < SMALL_DISP as u64;
+            if by_base {
+                self.i(I::LocalSet(A0));
+                let bit = 1u16 << gpr_index(base).expect("a general register");
+                if self.high & bit == 0 {
+                    self.get_reg(base);
+                    self.i(I::I32WrapI64).i(I::I32Const(HIGH_BASE)).i(I::I32LtU);
+                    self.if_();
+                    self.exit_to(ins.ip());
+                    self.end();
+                    self.high |= bit;
+                }
                 return;
             }
             self.i(I::LocalTee(A0))

@@ -261,6 +261,13 @@ pub fn run_lifted(
                     read_cpu(mem.data(&store)).rip
                 );
             }
+            // No progress (lifted code left at its entry for the interpreter): as the runtime
+            // does, interpret that instruction.
+            if read_cpu(mem.data(&store)).rip == rip {
+                counts.interpreted += 1;
+                let (r, e) = step(mem.data_mut(&mut store));
+                assert_eq!(r, 0, "interpreter stopped: {e:?} at {rip:#x}");
+            }
         } else {
             counts.interpreted += 1;
             let (r, e) = step(mem.data_mut(&mut store));

@@ -566,3 +566,22 @@ fn widening_multiply_and_divide() {
     // Only the 128-bit dividends (y > 1: seven divisors per dividend) need the helper.
     assert_eq!(c.helper_steps, 9 * 7, "{c:?}");
 }
+
+#[test]
+fn low_bases_leave_to_the_interpreter() {
+    // Loads and a store through rdi with small displacements: checked once per block on rdi
+    // itself, so a base just above 64 KiB runs in the interpreter (which does the right thing),
+    // and an ordinary pointer stays in Wasm.
+    let code = assemble(&|a| {
+        a.mov(rax, qword_ptr(rdi + 0x900))?;
+        a.add(rax, qword_ptr(rdi + 0x908))?;
+        a.mov(qword_ptr(rdi - 8), rax)?;
+        a.lea(rdi, ptr(rdi + 0x20))?;
+        a.mov(rcx, qword_ptr(rdi + 0x8f0))?;
+        a.ret()
+    });
+    let high = check_same(&code, &[CODE], &start_state(&[(7, 0x60_0000)]));
+    assert_eq!(high.interpreted, 0, "{high:?}");
+    let low = check_same(&code, &[CODE], &start_state(&[(7, 0x1_0800)]));
+    assert!(low.interpreted > 0, "{low:?}");
+}
