@@ -1,8 +1,9 @@
-//! Integer arithmetic and logic: add/adc/sub/sbb/cmp, and/or/xor/test, inc/dec/neg/not.
+//! Integer arithmetic and logic: add/adc/sub/sbb/cmp, and/or/xor/test, inc/dec/neg/not,
+//! adcx/adox.
 
 use iced_x86::Mnemonic as M;
 
-use super::flags::{ADC, ADD, DEC, INC, SBB, SUB, mask};
+use super::flags::{ADC, ADD, CF, DEC, INC, OF, SBB, SUB, mask};
 use super::operand::{Ctx, Step};
 
 /// The two-operand ALU group; `cmp` and `test` only set flags.
@@ -61,5 +62,22 @@ pub(crate) fn unop(c: &mut Ctx, m: M) -> Step {
         M::Neg => f.set(SUB, size, r, 0, a, false),
         _ => {}
     }
+    Ok(())
+}
+
+/// adcx (carry in and out through CF) and adox (through OF): unsigned add with carry that leaves
+/// every other flag alone.
+pub(crate) fn adx(c: &mut Ctx, m: M) -> Step {
+    let size = c.op_size(0);
+    let (a, b) = (c.read_op(0)?, c.read_op(1)? & mask(size));
+    let (flag, cin) = if m == M::Adcx {
+        (CF, c.cpu.flags.cf())
+    } else {
+        (OF, c.cpu.flags.of())
+    };
+    let wide = a as u128 + b as u128 + cin as u128;
+    let out = wide >> (size * 8) != 0;
+    c.write_op(0, wide as u64 & mask(size))?;
+    c.cpu.flags.update(flag, if out { flag } else { 0 });
     Ok(())
 }

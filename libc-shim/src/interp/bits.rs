@@ -1,7 +1,8 @@
 //! Bit operations: bt/bts/btr/btc (with the bit-string addressing of their memory forms),
-//! bsf/bsr/tzcnt/lzcnt/popcnt, bswap, movbe and the BMI1 group (andn, bextr, blsi, blsmsk, blsr).
+//! bsf/bsr/tzcnt/lzcnt/popcnt, bswap, movbe, the BMI1 group (andn, bextr, blsi, blsmsk, blsr) and
+//! the BMI2 group (bzhi, mulx, pdep, pext, rorx, sarx, shlx, shrx).
 
-use iced_x86::{Mnemonic as M, OpKind};
+use iced_x86::{Mnemonic as M, OpKind, Register};
 
 use super::flags::{CF, ZF, mask, sext};
 use super::operand::{Ctx, Step};
@@ -136,5 +137,69 @@ pub(crate) fn bmi1(c: &mut Ctx, m: M) -> Step {
     let r = r & mask(size);
     c.write_op(0, r)?;
     c.cpu.flags.set_res(size, r, cf, false, false);
+    Ok(())
+}
+
+/// The BMI2 forms: bzhi (flags as BMI1's, CF when the index is past the width), mulx, pdep,
+/// pext, rorx, sarx, shlx, shrx (no flags).
+pub(crate) fn bmi2(c: &mut Ctx, m: M) -> Step {
+    let size = c.op_size(0);
+    let bits = size * 8;
+    let mk = mask(size);
+    match m {
+        M::Bzhi => {
+            let (src, n) = (c.read_op(1)?, c.read_op(2)? & 0xff);
+            let r = if n < bits as u64 {
+                src & ((1u64 << n) - 1)
+            } else {
+                src
+            } & mk;
+            c.write_op(0, r)?;
+            c.cpu
+                .flags
+                .set_res(size, r, n > bits as u64 - 1, false, false);
+        }
+        M::Mulx => {
+            let d = c.reg(if size == 8 {
+                Register::RDX
+            } else {
+                Register::EDX
+            });
+            let p = d as u128 * c.read_op(2)? as u128;
+            c.write_op(1, p as u64 & mk)?;
+            c.write_op(0, (p >> bits) as u64 & mk)?;
+        }
+        M::Pdep | M::Pext => {
+            let (src, sel) = (c.read_op(1)?, c.read_op(2)?);
+            let (mut r, mut k) = (0u64, 0);
+            for i in 0..bits {
+                if (sel >> i) & 1 != 0 {
+                    if m == M::Pdep {
+                        r |= ((src >> k) & 1) << i;
+                    } else {
+                        r |= ((src >> i) & 1) << k;
+                    }
+                    k += 1;
+                }
+            }
+            c.write_op(0, r)?;
+        }
+        _ => {
+            let src = c.read_op(1)?;
+            let n = (if m == M::Rorx {
+                c.ins.immediate(2)
+            } else {
+                c.read_op(2)?
+            } & (bits as u64 - 1)) as u32;
+            let r = match m {
+                M::Rorx if bits == 32 => (src as u32).rotate_right(n) as u64,
+                M::Rorx => src.rotate_right(n),
+                M::Sarx => (sext(src, size) as i64 >> n) as u64,
+                M::Shlx => src << n,
+                _ => src >> n,
+            };
+            c.write_op(0, r & mk)?;
+        }
+    }
     Ok(())
 }

@@ -101,6 +101,10 @@ pub(crate) fn exec(c: &mut Ctx) -> Step {
         M::Bswap => bits::bswap(c),
         M::Movbe => bits::movbe(c),
         M::Andn | M::Bextr | M::Blsi | M::Blsmsk | M::Blsr => bits::bmi1(c, m),
+        M::Bzhi | M::Mulx | M::Pdep | M::Pext | M::Rorx | M::Sarx | M::Shlx | M::Shrx => {
+            bits::bmi2(c, m)
+        }
+        M::Adcx | M::Adox => alu::adx(c, m),
         M::Movsb
         | M::Movsw
         | M::Movsq

@@ -65,13 +65,11 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
 
 /// cpuid leaf 1 ECX: SSE3, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT. No XSAVE/OSXSAVE/AVX.
 const LEAF1_ECX: u32 = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23;
-/// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2. MMX stays claimed though
-/// the mm forms are not implemented: glibc's ISA-level check (`get-isa-level.h`) needs MMX for
-/// the x86-64 baseline and v2 levels, so without it objects marked with an ISA level are refused.
+/// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2.
 const LEAF1_EDX: u32 =
     1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
-/// cpuid leaf 7 EBX: BMI1.
-const LEAF7_EBX: u32 = 1 << 3;
+/// cpuid leaf 7 EBX: BMI1, BMI2, ADX.
+const LEAF7_EBX: u32 = 1 << 3 | 1 << 8 | 1 << 19;
 const BRAND: &[u8; 48] = b"oci2wasm x86-64 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// A fixed Intel-like CPU: family 6, one core, 32K L1d, 256K L2, 8M L3.
@@ -121,6 +119,69 @@ fn cpuid(c: &mut Ctx) {
 #[cfg(test)]
 mod tests {
     use super::leaf;
+
+    /// Linux's `/proc/cpuinfo` name of every feature bit the leaves may claim: (leaf, register
+    /// index in [eax, ebx, ecx, edx], bit, name).
+    const NAMES: &[(u32, usize, u32, &str)] = &[
+        (1, 3, 0, "fpu"),
+        (1, 3, 4, "tsc"),
+        (1, 3, 8, "cx8"),
+        (1, 3, 15, "cmov"),
+        (1, 3, 19, "clflush"),
+        (1, 3, 23, "mmx"),
+        (1, 3, 24, "fxsr"),
+        (1, 3, 25, "sse"),
+        (1, 3, 26, "sse2"),
+        (1, 2, 0, "pni"),
+        (1, 2, 1, "pclmulqdq"),
+        (1, 2, 9, "ssse3"),
+        (1, 2, 13, "cx16"),
+        (1, 2, 19, "sse4_1"),
+        (1, 2, 20, "sse4_2"),
+        (1, 2, 22, "movbe"),
+        (1, 2, 23, "popcnt"),
+        (1, 2, 25, "aes"),
+        (7, 1, 3, "bmi1"),
+        (7, 1, 8, "bmi2"),
+        (7, 1, 19, "adx"),
+        (7, 1, 29, "sha_ni"),
+        (0x8000_0001, 2, 0, "lahf_lm"),
+        (0x8000_0001, 2, 5, "abm"),
+        (0x8000_0001, 3, 11, "syscall"),
+        (0x8000_0001, 3, 20, "nx"),
+        (0x8000_0001, 3, 29, "lm"),
+    ];
+
+    /// `/proc/cpuinfo` lists exactly the features cpuid claims, and AT_HWCAP is leaf 1 EDX.
+    #[test]
+    fn cpuinfo_and_hwcap_match_cpuid() {
+        let text = crate::fs::synth::CPUINFO;
+        let flags: std::vec::Vec<&str> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("flags\t\t: "))
+            .unwrap()
+            .split(' ')
+            .collect();
+        for &(l, r, bit, name) in NAMES {
+            let claimed = leaf(l, 0)[r] >> bit & 1 != 0;
+            assert_eq!(claimed, flags.contains(&name), "{name}");
+        }
+        for f in &flags {
+            assert!(NAMES.iter().any(|n| n.3 == *f), "{f} has no cpuid bit here");
+        }
+        for (l, r) in [(1, 2), (1, 3), (7, 1), (0x8000_0001, 2), (0x8000_0001, 3)] {
+            let named = NAMES
+                .iter()
+                .filter(|n| n.0 == l && n.1 == r)
+                .fold(0, |m, n| m | 1 << n.2);
+            assert_eq!(
+                leaf(l, 0)[r] & !named,
+                0,
+                "unnamed bits in leaf {l:#x}[{r}]"
+            );
+        }
+        assert_eq!(crate::abi::auxv::HWCAP, leaf(1, 0)[3] as u64);
+    }
 
     #[test]
     fn vendor_and_features() {

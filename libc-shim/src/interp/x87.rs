@@ -1,13 +1,14 @@
 //! The x87 FPU subset that libc and libm use: loads and stores (m32/m64/m80, integers, st(i)),
 //! the arithmetic group with its reversed and popping forms, fchs/fabs/fsqrt/frndint/fscale/
-//! fprem/fprem1/fxtract, the transcendentals (`trans`, in double-double), the compares (fcom*/fucom*/ficom*/fcomi*/ftst/fxam), the constants,
-//! control and status word access, fcmovcc, fbld/fbstp (`bcd`), ffree/fxch/finit/fclex, fxsave/fxrstor and the
-//! environment images (fnstenv/fldenv/fnsave/frstor, `env`). Arithmetic goes through the
-//! software [`F80`], rounded per the control word's precision and rounding fields.
+//! fprem/fprem1/fxtract, the transcendentals (`trans`, in double-double), the compares
+//! (fcom*/fucom*/ficom*/fcomi*/ftst/fxam), the constants, control and status word access,
+//! fcmovcc, fbld/fbstp (`bcd`), ffree/fxch/finit/fclex, fxsave/fxrstor and the environment
+//! images (fnstenv/fldenv/fnsave/frstor, `env`). Arithmetic goes through the software [`F80`],
+//! rounded per the control word's precision and rounding fields.
 //!
 //! Not emulated: exception status flags (other than DE for fld of a denormal m32fp/m64fp and the
 //! stack fault on overflow, which loads the default NaN as the masked response does), unmasked
-//! exceptions, and the instruction and data pointers (stored as 0).
+//! exceptions, and the opcode and data pointers (stored as 0; FIP is kept).
 
 use core::cmp::Ordering;
 

@@ -119,12 +119,18 @@ pub(super) fn operands(code: Code, k: usize, mem: bool, rng: &mut Rng) -> Vec<Op
             K::r16_or_mem | K::r16_reg | K::r16_reg_mem | K::r16_rm | K::r16_opcode => {
                 Op::Reg(P16[pool][i])
             }
-            K::r32_or_mem | K::r32_reg | K::r32_reg_mem | K::r32_rm | K::r32_opcode => {
-                Op::Reg(P32[pool][i])
-            }
-            K::r64_or_mem | K::r64_reg | K::r64_reg_mem | K::r64_rm | K::r64_opcode => {
-                Op::Reg(P64[pool][i])
-            }
+            K::r32_or_mem
+            | K::r32_reg
+            | K::r32_reg_mem
+            | K::r32_rm
+            | K::r32_opcode
+            | K::r32_vvvv => Op::Reg(P32[pool][i]),
+            K::r64_or_mem
+            | K::r64_reg
+            | K::r64_reg_mem
+            | K::r64_rm
+            | K::r64_opcode
+            | K::r64_vvvv => Op::Reg(P64[pool][i]),
             K::xmm_or_mem | K::xmm_reg | K::xmm_rm => Op::Reg(PX[pool][i]),
             K::mm_or_mem | K::mm_reg | K::mm_rm => Op::Reg(PM[pool][i]),
             K::al => Op::Reg(R::AL),

@@ -1,6 +1,7 @@
-//! Instruction forms for the generator: every iced-x86 [`Code`] that is a legacy-encoded
-//! instruction valid in 64-bit mode, split into its register and memory forms when it has an
-//! r/m operand (uops.info's convention), classified as runnable or skipped with a reason.
+//! Instruction forms for the generator: every iced-x86 [`Code`] that is a legacy-encoded (or a
+//! BMI1/BMI2 VEX-encoded) instruction valid in 64-bit mode, split into its register and memory
+//! forms when it has an r/m operand (uops.info's convention), classified as runnable or skipped
+//! with a reason.
 //!
 //! Skip categories: a CPUID feature the interpreter's cpuid does not claim; traps (int, ud);
 //! far transfers; near branches with a 16-bit operand size (AMD behaviour; the interpreter and
@@ -45,6 +46,8 @@ const CLAIMED: &[F] = &[
     F::POPCNT,
     F::LZCNT,
     F::BMI1,
+    F::BMI2,
+    F::ADX,
     F::MULTIBYTENOP,
     F::PAUSE,
 ];
@@ -91,10 +94,33 @@ pub(super) fn is_rm(k: K) -> bool {
 /// Counts of codes left out of the table entirely.
 #[derive(Default)]
 pub(super) struct Excluded {
-    /// VEX, EVEX, XOP, 3DNow! and MVEX encodings (AVX and later are not claimed).
+    /// VEX (but the BMI1/BMI2 forms), EVEX, XOP, 3DNow! and MVEX encodings (AVX and later are
+    /// not claimed).
     pub non_legacy: usize,
     /// Legacy forms not valid in 64-bit mode.
     pub not_64bit: usize,
+}
+
+/// The VEX-encoded general-purpose forms of BMI1 and BMI2 (the only VEX forms in the table:
+/// AVX is not claimed).
+fn is_bmi_vex(code: Code) -> bool {
+    code.op_code().encoding() == EncodingKind::VEX
+        && matches!(
+            code.mnemonic(),
+            M::Andn
+                | M::Bextr
+                | M::Blsi
+                | M::Blsmsk
+                | M::Blsr
+                | M::Bzhi
+                | M::Mulx
+                | M::Pdep
+                | M::Pext
+                | M::Rorx
+                | M::Sarx
+                | M::Shlx
+                | M::Shrx
+        )
 }
 
 /// Operand kinds the generator can place.
@@ -122,6 +148,8 @@ pub(super) fn supported(k: K) -> bool {
             | K::r32_rm
             | K::r32_opcode
             | K::r64_reg
+            | K::r32_vvvv
+            | K::r64_vvvv
             | K::r64_reg_mem
             | K::r64_rm
             | K::r64_opcode
@@ -245,7 +273,7 @@ pub(super) fn forms() -> (Vec<Form>, Excluded) {
         if !op.is_instruction() {
             continue;
         }
-        if op.encoding() != EncodingKind::Legacy {
+        if op.encoding() != EncodingKind::Legacy && !is_bmi_vex(code) {
             ex.non_legacy += 1;
             continue;
         }

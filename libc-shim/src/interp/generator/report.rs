@@ -116,7 +116,7 @@ fn render(rows: &[Row], ex: &super::forms::Excluded) -> String {
         s += &format!("| {name} | {} | {} |\n", f(&codes), f(&forms));
     };
     row(
-        "in the table (legacy encoding, valid in 64-bit mode)",
+        "in the table (legacy encoding and the BMI1/BMI2 VEX forms, valid in 64-bit mode)",
         |c| c.total,
     );
     row("run", |c| c.run);
@@ -136,7 +136,8 @@ fn render(rows: &[Row], ex: &super::forms::Excluded) -> String {
         s += &format!("- {k}: {c} / {f}\n");
     }
     s += &format!(
-        "\nLeft out of the table: {} VEX/EVEX/XOP/3DNow!/MVEX `Code`s (not claimed), {} legacy \
+        "\nLeft out of the table: {} VEX (other than BMI1/BMI2)/EVEX/XOP/3DNow!/MVEX `Code`s (not \
+         claimed), {} legacy \
          `Code`s invalid in 64-bit mode.\n\n",
         ex.non_legacy, ex.not_64bit
     );
