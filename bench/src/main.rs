@@ -52,7 +52,7 @@ struct Args {
     #[arg(long)]
     oci2wasm: Option<PathBuf>,
     /// Kill a run after this many seconds; its cell reports the slowdown as a lower bound
-    /// (">Nx") [default: 40, 5 with --quick].
+    /// (">Nx") [default: 50, 5 with --quick].
     #[arg(long)]
     cap: Option<f64>,
     /// A cell whose run took longer than this many seconds gets no more runs [default: 5, 1
@@ -117,7 +117,7 @@ fn main() -> Result<()> {
     };
     let limits = Limits {
         runs: args.runs as usize,
-        cap: pick(args.cap, 40.0, 5.0),
+        cap: pick(args.cap, 50.0, 5.0),
         single_over: pick(args.single_over, 5.0, 1.0),
         deadline: start
             + Duration::from_secs(args.deadline.unwrap_or(if args.quick { 300 } else { 840 })),
@@ -191,7 +191,7 @@ fn progress(row: &measure::Row, names: &[&str]) -> String {
         .enumerate()
         .map(|(c, (cell, name))| match cell {
             Cell::Timed { wall, .. } if !wall.is_empty() => match report::slowdown(row, c) {
-                Some(s) if c > 0 => format!("{name} {} ({} runs)", s.text(), wall.len()),
+                Some(s) if c > 0 => format!("{name} {} ({} run(s))", s.text(), wall.len()),
                 _ => format!(
                     "{name} {}",
                     stats::format_seconds(stats::median(wall).unwrap_or(0.0))
