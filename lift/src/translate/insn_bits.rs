@@ -140,6 +140,35 @@ impl Fx<'_> {
                 self.i(I::LocalSet(TR));
                 self.write(ins, 0, size, TR);
             }
+            // bswap: swap adjacent bytes, then 16-bit pairs (each 32-bit half is now reversed),
+            // then for 64 bits the halves (a rotate).
+            M::Bswap if size >= 4 => {
+                let r = ins.op_register(0);
+                self.get_reg(r);
+                self.i(I::LocalSet(TA));
+                let swap = |fx: &mut Self, mask: i64, n: i64| {
+                    fx.i(I::LocalGet(TA))
+                        .i(I::I64Const(mask))
+                        .i(I::I64And)
+                        .i(I::I64Const(n))
+                        .i(I::I64Shl)
+                        .i(I::LocalGet(TA))
+                        .i(I::I64Const(n))
+                        .i(I::I64ShrU)
+                        .i(I::I64Const(mask))
+                        .i(I::I64And)
+                        .i(I::I64Or)
+                        .i(I::LocalSet(TA));
+                };
+                swap(self, 0x00ff_00ff_00ff_00ff, 8);
+                swap(self, 0x0000_ffff_0000_ffff, 16);
+                self.i(I::LocalGet(TA));
+                if size == 8 {
+                    self.i(I::I64Const(32)).i(I::I64Rotl);
+                }
+                // For 32 bits the low half is already reversed; the write zero-extends.
+                self.set_reg(r);
+            }
             // bsf/bsr: a zero source leaves the destination as it was.
             M::Bsf | M::Bsr if !live && size >= 4 => {
                 self.ea_prepare(ins);

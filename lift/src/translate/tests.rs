@@ -217,6 +217,12 @@ fn shifts_with_flags_rotates_scans_carries_and_exchanges() {
         (0x1234_5678_9abc_def0, 0x10),
     ] {
         let code = assemble(&|a| {
+            a.mov(r10, rdi)?;
+            a.bswap(r10)?;
+            a.mov(qword_ptr(0x600100), r10)?;
+            a.mov(r10, rsi)?;
+            a.bswap(r10d)?;
+            a.mov(qword_ptr(0x600108), r10)?;
             a.mov(rax, rdi)?;
             a.shl(eax, 1)?;
             a.setc(byte_ptr(0x600000))?;
