@@ -5,7 +5,7 @@
 //! Files: `decode` (cache), `exec` (dispatch by mnemonic), `operand` (registers, addresses,
 //! memory), `flags` (lazy RFLAGS), then one file per instruction family: `alu`, `data`,
 //! `shift`, `muldiv`, `bits`, `string`, `control`, `system` (cpuid), `sse`/`sse_int`/`sse_fp`/
-//! `sse_round`/`sse_str`/`sse_approx`, `mmx`, `x87` over the soft float `f80`. Instructions it does not implement
+//! `sse_round`/`sse_str`/`sse_approx`, `crypto`, `mmx`, `x87` over the soft float `f80`. Instructions it does not implement
 //! end the run with [`Exit::InvalidOpcode`], which the runtime reports as SIGILL.
 //!
 //! Fidelity: every family is checked against the host CPU by the differential harness in
@@ -14,12 +14,13 @@
 //! opcode/data pointers are not kept; AVX, `int 0x80` and the forms `docs/coverage.md` lists as
 //! not implemented end the run; `lock` on a register operand is not rejected.
 //! The CPU that cpuid describes (`system`) only claims what is implemented: SSE..SSE4.2,
-//! POPCNT, CX16, MOVBE, LZCNT, BMI1, BMI2, ADX; no AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
+//! POPCNT, CX16, MOVBE, LZCNT, BMI1, BMI2, ADX, PCLMULQDQ, AES, SHA; no AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
 
 mod alu;
 mod bits;
 mod control;
 mod data;
+mod crypto;
 mod dd;
 mod decode;
 #[cfg(test)]

@@ -13,7 +13,7 @@ use iced_x86::{Mnemonic as M, OpKind, Register};
 use super::Exit;
 use super::mmx::{self, is_mm};
 use super::operand::{Ctx, Step, reg_size, xmm_index};
-use super::{sse_int, sse_str};
+use super::{crypto, sse_int, sse_str};
 
 /// Whether `r` is an XMM register.
 #[inline]
@@ -192,6 +192,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         M::Pandn | M::Andnps | M::Andnpd => logic(c, |a, b| !a & b),
         M::Por | M::Orps | M::Orpd => logic(c, |a, b| a | b),
         M::Pxor | M::Xorps | M::Xorpd => logic(c, |a, b| a ^ b),
+        _ if crypto::handles(m) => crypto::exec(c, m),
         _ => sse_int::exec(c, m),
     }
 }

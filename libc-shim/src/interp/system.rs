@@ -63,13 +63,15 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
     Ok(())
 }
 
-/// cpuid leaf 1 ECX: SSE3, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT. No XSAVE/OSXSAVE/AVX.
-const LEAF1_ECX: u32 = 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23;
+/// cpuid leaf 1 ECX: SSE3, PCLMULQDQ, SSSE3, CX16, SSE4.1, SSE4.2, MOVBE, POPCNT, AES. No
+/// XSAVE/OSXSAVE/AVX.
+const LEAF1_ECX: u32 =
+    1 | 1 << 1 | 1 << 9 | 1 << 13 | 1 << 19 | 1 << 20 | 1 << 22 | 1 << 23 | 1 << 25;
 /// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2.
 const LEAF1_EDX: u32 =
     1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
-/// cpuid leaf 7 EBX: BMI1, BMI2, ADX.
-const LEAF7_EBX: u32 = 1 << 3 | 1 << 8 | 1 << 19;
+/// cpuid leaf 7 EBX: BMI1, BMI2, ADX, SHA.
+const LEAF7_EBX: u32 = 1 << 3 | 1 << 8 | 1 << 19 | 1 << 29;
 const BRAND: &[u8; 48] = b"oci2wasm x86-64 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// A fixed Intel-like CPU: family 6, one core, 32K L1d, 256K L2, 8M L3.
