@@ -154,14 +154,17 @@ fn compare(n: &State, i: &State, exit: Exit, mask: u64, tol: Tol) -> Option<Stri
     None
 }
 
+/// x87 forms, and fxsave/fxrstor (which store and load the x87 state).
 fn is_x87(code: Code) -> bool {
-    matches!(code.mnemonic(), M::Fxsave | M::Fxsave64)
-        || code.cpuid_features().iter().any(|f| {
-            matches!(
-                f,
-                CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387
-            )
-        })
+    matches!(
+        code.mnemonic(),
+        M::Fxsave | M::Fxsave64 | M::Fxrstor | M::Fxrstor64
+    ) || code.cpuid_features().iter().any(|f| {
+        matches!(
+            f,
+            CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387
+        )
+    })
 }
 
 fn is_mmx(code: Code) -> bool {
@@ -243,6 +246,7 @@ fn run_form(code: Code, variant: Variant, n: usize) -> Row {
         cases::fix_enter(code, &mut ops);
         cases::fix_xlat(code, &mut s);
         cases::fix_bcd(code, &mut s);
+        cases::fix_control_state(code, &mut s);
         let top = cases::x87_top(code, k, &mut s);
         if !cases::fix_divide(code, &ops, &mut s) {
             continue;

@@ -524,3 +524,44 @@ pub(super) fn x87_top(code: Code, k: usize, s: &mut State) -> bool {
     s.mem[0x110..0x118].copy_from_slice(&v.to_bits().to_le_bytes());
     true
 }
+
+/// Forms that load control state from memory: every exception stays masked (an unmasked one
+/// would trap natively), MXCSR's reserved bits stay clear (else #GP), the x87 precision field
+/// is not the reserved 01, and loaded x87 registers are well-formed extended values (the
+/// integer bit set exactly when the exponent is non-zero).
+pub(super) fn fix_control_state(code: Code, s: &mut State) {
+    let cw = |s: &mut State, off: usize| {
+        let v = u16::from_le_bytes([s.mem[off], s.mem[off + 1]]) | 0x3f;
+        let v = if (v >> 8) & 3 == 1 { v | 0x300 } else { v };
+        s.mem[off..off + 2].copy_from_slice(&v.to_le_bytes());
+    };
+    let regs = |s: &mut State, at: usize, stride: usize| {
+        for i in 0..8 {
+            let r = at + i * stride;
+            let exp = u16::from_le_bytes([s.mem[r + 8], s.mem[r + 9]]) & 0x7fff;
+            let top = &mut s.mem[r + 7];
+            *top = if exp == 0 { *top & 0x7f } else { *top | 0x80 };
+        }
+    };
+    match code.mnemonic() {
+        M::Ldmxcsr => {
+            let v = u32::from_le_bytes(s.mem[MEM_OFF..MEM_OFF + 4].try_into().unwrap());
+            let v = (v & 0xffff) | 0x1f80;
+            s.mem[MEM_OFF..MEM_OFF + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        M::Fldcw | M::Fldenv => cw(s, MEM_OFF),
+        M::Frstor => {
+            cw(s, MEM_OFF);
+            let env = code.op_code().memory_size().size() - 80;
+            regs(s, MEM_OFF + env, 10);
+        }
+        M::Fxrstor | M::Fxrstor64 => {
+            cw(s, MEM_OFF);
+            let v = u32::from_le_bytes(s.mem[MEM_OFF + 24..MEM_OFF + 28].try_into().unwrap());
+            let v = (v & 0xffff) | 0x1f80;
+            s.mem[MEM_OFF + 24..MEM_OFF + 28].copy_from_slice(&v.to_le_bytes());
+            regs(s, MEM_OFF + 32, 16);
+        }
+        _ => {}
+    }
+}

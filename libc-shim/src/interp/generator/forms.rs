@@ -6,9 +6,7 @@
 //! Skip categories: a CPUID feature the interpreter's cpuid does not claim; traps (int, ud);
 //! far transfers; near branches with a 16-bit operand size (AMD behaviour; the interpreter and
 //! iced decode as Intel, which ignores the prefix); privileged or system/segment state (including pushf/popf: a
-//! random TF would trap); host-dependent results (cpuid, timestamps, random numbers); loads
-//! control state from memory (random MXCSR/x87 control words would fault or unmask exceptions
-//! natively); an operand kind the harness cannot place (segment, control, far pointers, ...).
+//! random TF would trap); host-dependent results (cpuid, timestamps, random numbers); an operand kind the harness cannot place (segment, control, far pointers, ...).
 
 use std::format;
 use std::string::String;
@@ -225,9 +223,6 @@ fn skip_mnemonic(m: M) -> Option<&'static str> {
         | M::Lgs
         | M::Lds
         | M::Les => "privileged or system/segment state",
-        M::Ldmxcsr | M::Fldcw | M::Fldenv | M::Frstor | M::Fxrstor | M::Fxrstor64 => {
-            "loads control state from memory"
-        }
         _ => return None,
     })
 }
