@@ -457,22 +457,28 @@ impl Fx<'_> {
             }
         }
         self.i(I::LocalSet(r));
-        // The fast-path condition: default modes, the inexact flag already set or the result
+        // The fast-path condition: default modes, the inexact flag already set (the common
+        // case, tested first so that exactness is computed only without it) or the result
         // exact, ordinary operands and result.
+        let mxcsr = super::emit::A0 + 1;
         self.i(I::LocalGet(CPU))
             .i(I::I32Load(arg(offset::MXCSR as u64, 2)))
-            .i(I::LocalTee(super::emit::A0 + 1))
+            .i(I::LocalTee(mxcsr))
+            .i(I::I32Const(!0x1f))
+            .i(I::I32And)
+            .i(I::I32Const(FAST_MXCSR))
+            .i(I::I32Eq);
+        self.if_i32();
+        self.i(I::I32Const(1));
+        self.i(I::Else);
+        self.i(I::LocalGet(mxcsr))
             .i(I::I32Const(!0x3f))
             .i(I::I32And)
             .i(I::I32Const(FAST_MXCSR & !0x3f))
             .i(I::I32Eq);
-        self.i(I::LocalGet(super::emit::A0 + 1))
-            .i(I::I32Const(5))
-            .i(I::I32ShrU)
-            .i(I::I32Const(1))
-            .i(I::I32And);
         self.fp_exact(op, double, a, b, r);
-        self.i(I::I32Or).i(I::I32And);
+        self.i(I::I32And);
+        self.end();
         if op != Op::Sqrt {
             self.fp_ordinary(a, double, true);
             self.i(I::I32And);
