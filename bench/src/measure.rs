@@ -1,8 +1,9 @@
 //! Timing one workload under every executor: a warm-up run each (tiny inputs, so the compile
 //! cache of a converted executor is warm without paying for a full run), then rounds in which
 //! every executor runs once in turn, so machine noise hits all columns alike. A run is killed at
-//! the cap, which makes its cell a lower bound; a run longer than `single_over` is not repeated;
-//! after the bench's deadline no cell gets another run. Every run's stdout must equal native's.
+//! the cap (shrunk to the time left before the bench's deadline), which makes its cell a lower
+//! bound; a run longer than `single_over` is not repeated; after the deadline no cell gets
+//! another run. Every run's stdout must equal native's.
 
 use std::time::{Duration, Instant};
 
@@ -118,7 +119,11 @@ pub fn measure(
                 *slot = None;
                 continue;
             }
-            let outcome = match check(process::run(&prepared.measured, &paths.data, limits.cap)) {
+            // Near the deadline the cap shrinks to the time left (but not below `single_over`),
+            // so a slow run cannot carry the bench far past it.
+            let left = limits.deadline.saturating_duration_since(Instant::now());
+            let limit = limits.cap.min(left.max(limits.single_over));
+            let outcome = match check(process::run(&prepared.measured, &paths.data, limit)) {
                 Ok(outcome) => outcome,
                 Err(failure) => {
                     cells[i] = failure;
@@ -316,6 +321,24 @@ mod tests {
         let row = measure_busybox("sha256sum", &paths, limits);
         assert_eq!(runs(&row.cells[0]), Some(3));
         assert_eq!(runs(&row.cells[interpreted()]), Some(1));
+        std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn near_the_deadline_the_cap_shrinks_to_the_time_left() {
+        if !std::path::Path::new(BUSYBOX).is_file() {
+            return;
+        }
+        // The warm-up sleeps past the deadline, so the measured run gets `single_over`.
+        let paths = scratch_paths("deadline-cap", "", "3");
+        let limits = Limits {
+            single_over: Duration::from_millis(700),
+            deadline: Instant::now() + Duration::from_millis(1500),
+            ..limits()
+        };
+        let row = measure_busybox("sha256sum", &paths, limits);
+        assert_eq!(runs(&row.cells[0]), Some(1));
+        assert_eq!(row.cells[interpreted()], Cell::Capped(0.7));
         std::fs::remove_dir_all(paths.bin.parent().unwrap()).unwrap();
     }
 
