@@ -1,6 +1,7 @@
 //! The cryptographic extensions on XMM registers: PCLMULQDQ, AES-NI (aesenc, aesenclast,
-//! aesdec, aesdeclast, aesimc, aeskeygenassist) and SHA (sha1rnds4, sha1nexte, sha1msg1,
-//! sha1msg2, sha256rnds2, sha256msg1, sha256msg2), as the SDM's pseudocode defines them.
+//! aesdec, aesdeclast, aesimc, aeskeygenassist), SHA (sha1rnds4, sha1nexte, sha1msg1,
+//! sha1msg2, sha256rnds2, sha256msg1, sha256msg2) and GFNI (gf2p8mulb, gf2p8affineqb,
+//! gf2p8affineinvqb, in AES's field), as the SDM's pseudocode defines them.
 //!
 //! The AES state is the register's 16 bytes in order, four bytes per column.
 
@@ -21,10 +22,10 @@ const fn gmul(mut a: u8, mut b: u8) -> u8 {
     r
 }
 
-/// The AES S-box: the multiplicative inverse (x^254) then the affine map.
-const fn sbox() -> [u8; 256] {
+/// Multiplicative inverses in GF(2^8) (x^254; 0 for 0).
+const fn inverses() -> [u8; 256] {
     let mut t = [0u8; 256];
-    let mut i = 0;
+    let mut i = 1;
     while i < 256 {
         let mut inv = 1u8;
         let mut k = 0;
@@ -32,7 +33,18 @@ const fn sbox() -> [u8; 256] {
             inv = gmul(inv, i as u8);
             k += 1;
         }
-        let x = if i == 0 { 0 } else { inv };
+        t[i] = inv;
+        i += 1;
+    }
+    t
+}
+
+/// The AES S-box: the multiplicative inverse then the affine map.
+const fn sbox() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let x = GINV[i];
         t[i] = x ^ x.rotate_left(1) ^ x.rotate_left(2) ^ x.rotate_left(3) ^ x.rotate_left(4) ^ 0x63;
         i += 1;
     }
@@ -49,6 +61,7 @@ const fn inverse(s: &[u8; 256]) -> [u8; 256] {
     t
 }
 
+const GINV: [u8; 256] = inverses();
 const SBOX: [u8; 256] = sbox();
 const INV_SBOX: [u8; 256] = inverse(&SBOX);
 
@@ -112,6 +125,30 @@ fn aes(m: M, a: u128, key: u128, imm: u64) -> u128 {
         }
     };
     u128::from_le_bytes(s) ^ key
+}
+
+/// gf2p8mulb, gf2p8affineqb and gf2p8affineinvqb: per byte of `a`; the affine forms take bit
+/// `i` of each result byte as the parity of `x & matrix.byte[7 - i]` (the matrix is `b`'s
+/// qword for that byte) XOR bit `i` of `imm`, with `x` inverted first for the inv form.
+fn gfni(m: M, a: u128, b: u128, imm: u64) -> u128 {
+    let (x, y) = (bytes(a), bytes(b));
+    let mut r = [0u8; 16];
+    for k in 0..16 {
+        r[k] = if m == M::Gf2p8mulb {
+            gmul(x[k], y[k])
+        } else {
+            let v = if m == M::Gf2p8affineinvqb {
+                GINV[x[k] as usize]
+            } else {
+                x[k]
+            };
+            let row = |i: usize| y[(k & !7) + 7 - i];
+            (0..8).fold(0u8, |acc, i| {
+                acc | ((((row(i) & v).count_ones() & 1) as u8) ^ ((imm >> i) as u8 & 1)) << i
+            })
+        };
+    }
+    u128::from_le_bytes(r)
 }
 
 /// Carry-less multiplication of two 64-bit values.
@@ -223,6 +260,9 @@ pub(crate) fn handles(m: M) -> bool {
             | M::Sha256rnds2
             | M::Sha256msg1
             | M::Sha256msg2
+            | M::Gf2p8mulb
+            | M::Gf2p8affineqb
+            | M::Gf2p8affineinvqb
     )
 }
 
@@ -243,6 +283,7 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         M::Aesenc | M::Aesenclast | M::Aesdec | M::Aesdeclast | M::Aesimc | M::Aeskeygenassist => {
             aes(m, a, b, imm)
         }
+        M::Gf2p8mulb | M::Gf2p8affineqb | M::Gf2p8affineinvqb => gfni(m, a, b, imm),
         _ => sha(m, a, b, imm, c.cpu.xmm[0]),
     };
     Ok(())

@@ -72,6 +72,8 @@ const LEAF1_EDX: u32 =
     1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
 /// cpuid leaf 7 EBX: BMI1, BMI2, ADX, SHA.
 const LEAF7_EBX: u32 = 1 << 3 | 1 << 8 | 1 << 19 | 1 << 29;
+/// cpuid leaf 7 ECX: GFNI.
+const LEAF7_ECX: u32 = 1 << 8;
 const BRAND: &[u8; 48] = b"oci2wasm x86-64 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// A fixed Intel-like CPU: family 6, one core, 32K L1d, 256K L2, 8M L3.
@@ -92,10 +94,10 @@ fn leaf(eax: u32, ecx: u32) -> [u32; 4] {
             };
             [t | 1 << 8, (ways - 1) << 22 | 63, sets - 1, 0]
         }
-        7 if ecx == 0 => [0, LEAF7_EBX, 0, 0],
+        7 if ecx == 0 => [0, LEAF7_EBX, LEAF7_ECX, 0],
         0x8000_0000 => [0x8000_0008, 0, 0, 0],
-        // LAHF/SAHF and LZCNT; SYSCALL, NX, long mode.
-        0x8000_0001 => [0, 0, 1 | 1 << 5, 1 << 11 | 1 << 20 | 1 << 29],
+        // LAHF/SAHF, LZCNT and PREFETCHW; SYSCALL, NX, long mode.
+        0x8000_0001 => [0, 0, 1 | 1 << 5 | 1 << 8, 1 << 11 | 1 << 20 | 1 << 29],
         0x8000_0002..=0x8000_0004 => {
             let i = (eax - 0x8000_0002) as usize * 16;
             let w = |k: usize| {
@@ -147,6 +149,8 @@ mod tests {
         (7, 1, 8, "bmi2"),
         (7, 1, 19, "adx"),
         (7, 1, 29, "sha_ni"),
+        (7, 2, 8, "gfni"),
+        (0x8000_0001, 2, 8, "3dnowprefetch"),
         (0x8000_0001, 2, 0, "lahf_lm"),
         (0x8000_0001, 2, 5, "abm"),
         (0x8000_0001, 3, 11, "syscall"),
@@ -171,7 +175,14 @@ mod tests {
         for f in &flags {
             assert!(NAMES.iter().any(|n| n.3 == *f), "{f} has no cpuid bit here");
         }
-        for (l, r) in [(1, 2), (1, 3), (7, 1), (0x8000_0001, 2), (0x8000_0001, 3)] {
+        for (l, r) in [
+            (1, 2),
+            (1, 3),
+            (7, 1),
+            (7, 2),
+            (0x8000_0001, 2),
+            (0x8000_0001, 3),
+        ] {
             let named = NAMES
                 .iter()
                 .filter(|n| n.0 == l && n.1 == r)

@@ -49,6 +49,8 @@ const CLAIMED: &[F] = &[
     F::PCLMULQDQ,
     F::AES,
     F::SHA,
+    F::GFNI,
+    F::PREFETCHW,
     F::MULTIBYTENOP,
     F::PAUSE,
 ];
