@@ -249,6 +249,7 @@ impl<'a> Function<'a> {
             fx.i(I::LocalSet(emit::F_STORED));
         }
         fx.i(I::LocalGet(ENTRY)).i(I::LocalSet(NEXT));
+        fx.push_label(Label::ExitKeepFlags, BlockType::Empty, false);
         fx.push_label(Label::Exit, BlockType::Empty, false);
         fx.push_label(Label::Top, BlockType::Empty, true);
         for k in (0..n).rev() {
@@ -265,6 +266,8 @@ impl<'a> Function<'a> {
         fx.end(); // Top
         fx.i(I::Unreachable);
         fx.end(); // Exit
+        fx.store_flags();
+        fx.end(); // ExitKeepFlags
         fx.epilogue();
         fx.i(I::End);
         fx.f.clone().into_raw_body()
@@ -410,8 +413,8 @@ impl<'a> Function<'a> {
                     0
                 };
                 self.fx.pop_value(extra);
-                self.fx.i(I::I32Const(1)).i(I::LocalSet(emit::NO_FLAGS));
-                self.fx.exit_dynamic(EXIT_CONTINUE);
+                // Flags are dead after `ret` (the ABI).
+                self.fx.exit_dynamic_keep_flags(EXIT_CONTINUE);
             }
             _ => {
                 // Far transfers, interrupts, exceptions: the interpreter does them.
@@ -438,18 +441,24 @@ impl<'a> Function<'a> {
             .i(I::I64Const(WINDOW))
             .i(I::I64LtU);
         fx.if_();
-        fx.exit_to(ip);
+        // Flags are dead at a call (the ABI).
+        fx.exit_to_keep_flags(ip);
         fx.end();
     }
 
-    /// Past [`MAX_DEPTH`] nested lifted calls, leaves to the runtime at `target` instead.
-    fn depth_guard(&mut self, target: u64) {
+    /// Past [`MAX_DEPTH`] nested lifted calls, leaves to the runtime at `target` instead; with
+    /// `call` the flags are dead there (a call's target, by the ABI), else (a jump) stored.
+    fn depth_guard(&mut self, target: u64, call: bool) {
         let fx = &mut self.fx;
         fx.i(I::LocalGet(DEPTH))
             .i(I::I32Const(MAX_DEPTH))
             .i(I::I32GeS);
         fx.if_();
-        fx.exit_to(target);
+        if call {
+            fx.exit_to_keep_flags(target);
+        } else {
+            fx.exit_to(target);
+        }
         fx.end();
     }
 
@@ -458,7 +467,7 @@ impl<'a> Function<'a> {
     /// stopped or did not come back to `ret`, the function leaves with the CPU state as the
     /// callee left it.
     fn call(&mut self, target: u64, func: u32, block: u32, ret: u64) {
-        self.depth_guard(target);
+        self.depth_guard(target, true);
         let fx = &mut self.fx;
         // The pushed return address made rsp dirty.
         fx.store_gprs(self.dirty | 1 << 4);
@@ -480,21 +489,25 @@ impl<'a> Function<'a> {
         // Every register is now as in the CPU state (stored before, or reloaded); so are flags.
         fx.cpu_load64(libc_shim::cpu::offset::RIP);
         fx.i(I::LocalSet(emit::EXIT_RIP));
-        fx.i(I::I32Const(1)).i(I::LocalSet(emit::NO_FLAGS));
-        fx.br(Label::Exit);
+        fx.br(Label::ExitKeepFlags);
         fx.end();
         self.goto(ret);
     }
 
-    /// Past [`MAX_DEPTH`], leaves to the runtime at the address in local `target`.
-    fn depth_guard_dynamic(&mut self, target: u32) {
+    /// Past [`MAX_DEPTH`], leaves to the runtime at the address in local `target` (flags as
+    /// in [`Self::depth_guard`]).
+    fn depth_guard_dynamic(&mut self, target: u32, call: bool) {
         let fx = &mut self.fx;
         fx.i(I::LocalGet(DEPTH))
             .i(I::I32Const(MAX_DEPTH))
             .i(I::I32GeS);
         fx.if_();
         fx.i(I::LocalGet(target));
-        fx.exit_dynamic(EXIT_CONTINUE);
+        if call {
+            fx.exit_dynamic_keep_flags(EXIT_CONTINUE);
+        } else {
+            fx.exit_dynamic(EXIT_CONTINUE);
+        }
         fx.end();
     }
 
@@ -502,7 +515,7 @@ impl<'a> Function<'a> {
     /// through the dispatch function; afterwards as [`Self::call`], with every register the
     /// function uses reloaded (the callee is unknown).
     fn indirect_call(&mut self, target: u32, ret: u64) {
-        self.depth_guard_dynamic(target);
+        self.depth_guard_dynamic(target, true);
         let fx = &mut self.fx;
         fx.store_gprs(self.dirty | 1 << 4);
         fx.cpu_store64(libc_shim::cpu::offset::RIP, |fx| {
@@ -515,7 +528,7 @@ impl<'a> Function<'a> {
     /// An indirect jump to the address in local `target` through the dispatch function, which
     /// returns what the target returns (or leaves the target in `cpu.rip` for the runtime).
     fn indirect_jump(&mut self, target: u32) {
-        self.depth_guard_dynamic(target);
+        self.depth_guard_dynamic(target, false);
         let fx = &mut self.fx;
         fx.store_gprs(fx.modified);
         fx.store_flags();
@@ -529,7 +542,7 @@ impl<'a> Function<'a> {
 
     /// A jump to another lifted function: call it and return what it returns.
     fn tail_call(&mut self, target: u64, func: u32, block: u32) {
-        self.depth_guard(target);
+        self.depth_guard(target, false);
         let fx = &mut self.fx;
         fx.store_gprs(fx.modified);
         fx.store_flags();

@@ -5,18 +5,25 @@
 //!
 //! ```text
 //! prologue: load the registers the function uses (and the lazy flags if a block reads them)
-//! block $exit
-//!   loop $top
-//!     block $t(n-1) ... block $t0
-//!       br_table $t0 .. $t(n-1) (local $next)   ;; initially the `$entry` parameter
-//!     end  <code of block 0>
-//!     ...
-//!     end  <code of block n-1>
+//! block $exit_keep_flags
+//!   block $exit
+//!     loop $top
+//!       block $t(n-1) ... block $t0
+//!         br_table $t0 .. $t(n-1) (local $next)   ;; initially the `$entry` parameter
+//!       end  <code of block 0>
+//!       ...
+//!       end  <code of block n-1>
+//!     end
+//!     unreachable
 //!   end
-//!   unreachable
+//!   store the lazy flags
 //! end
-//! epilogue: store modified registers and flags, cpu.rip = $exit_rip, return $exit_code
+//! epilogue: store modified registers, cpu.rip = $exit_rip, return $exit_code
 //! ```
+//!
+//! Ways out where the flags are dead (`ret`, a call's guards, by the ABI) or already right in
+//! `cpu` (a callee or the helper stopped) branch to `$exit_keep_flags`, so the flag locals are
+//! not live along them.
 //!
 //! A branch to a later block is a `br` to the label that ends right before it; a branch back goes
 //! through `$top` and the `br_table`.
@@ -50,17 +57,19 @@ pub const EXIT_CODE: u32 = F_OP + 3;
 /// Scratch i32 locals (addresses).
 pub const A0: u32 = F_OP + 4;
 pub const N_I32_TEMPS: u32 = 3;
-/// Set on the way out through `ret`: flags are dead there (the ABI), so they are not stored.
-pub const NO_FLAGS: u32 = A0 + N_I32_TEMPS;
 /// Scratch floats: three f64, then three f32.
-pub const FP0: u32 = NO_FLAGS + 1;
+pub const FP0: u32 = A0 + N_I32_TEMPS;
 /// Scratch v128s: three.
 pub const V0: u32 = FP0 + 6;
 
 /// A label on the emitter's control stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Label {
+    /// The way out that stores the lazy flags first.
     Exit,
+    /// The way out where the flags in `cpu` are already right or dead (after `ret` or at a
+    /// call, by the ABI; after a callee or the helper stopped).
+    ExitKeepFlags,
     Top,
     /// Ends right before block `k`.
     Before(usize),
@@ -107,7 +116,7 @@ impl<'a> Fx<'a> {
     pub fn new(link: &'a Link, used: u16, modified: u16) -> Fx<'a> {
         let locals = [
             (16 + 4 + 2 + N_I64_TEMPS, ValType::I64),
-            (5 + N_I32_TEMPS, ValType::I32),
+            (4 + N_I32_TEMPS, ValType::I32),
             (3, ValType::F64),
             (3, ValType::F32),
             (3, ValType::V128),
@@ -270,6 +279,15 @@ impl<'a> Fx<'a> {
         self.br(Label::Exit);
     }
 
+    /// [`Self::exit_dynamic`] without storing the flags ([`Label::ExitKeepFlags`]).
+    pub fn exit_dynamic_keep_flags(&mut self, code: i32) {
+        self.i(I::LocalSet(EXIT_RIP));
+        if code != crate::link::EXIT_CONTINUE {
+            self.i(I::I32Const(code)).i(I::LocalSet(EXIT_CODE));
+        }
+        self.br(Label::ExitKeepFlags);
+    }
+
     /// Leaves with [`crate::link::EXIT_CONTINUE`] (the initial `$exit_code`, which only the
     /// stopped path changes, and that path always leaves).
     pub fn exit_to(&mut self, rip: u64) {
@@ -277,13 +295,16 @@ impl<'a> Fx<'a> {
         self.br(Label::Exit);
     }
 
-    /// The epilogue after the `$exit` block.
+    /// [`Self::exit_to`] without storing the flags (they are dead at `rip`).
+    pub fn exit_to_keep_flags(&mut self, rip: u64) {
+        self.i(I::I64Const(rip as i64)).i(I::LocalSet(EXIT_RIP));
+        self.br(Label::ExitKeepFlags);
+    }
+
+    /// The epilogue after the `$exit_keep_flags` block (the `$exit` block inside it stored the
+    /// flags): registers, rip, the instruction count.
     pub fn epilogue(&mut self) {
         self.store_gprs(self.modified);
-        self.i(I::LocalGet(NO_FLAGS)).i(I::I32Eqz);
-        self.if_();
-        self.store_flags();
-        self.end();
         self.cpu_store64(offset::RIP, |fx| {
             fx.i(I::LocalGet(EXIT_RIP));
         });

@@ -492,10 +492,10 @@ impl Fx<'_> {
         let f = self.link.step_func;
         self.i(I::LocalGet(CPU)).i(I::Call(f));
         self.if_();
+        // The helper stopped: the flags in `cpu` are its own, so they are kept.
         self.load_gprs(writes);
-        self.load_flags();
         self.cpu_load64(libc_shim::cpu::offset::RIP);
-        self.exit_dynamic(EXIT_STOPPED);
+        self.exit_dynamic_keep_flags(EXIT_STOPPED);
         self.end();
         self.load_gprs(writes);
         if ins.rflags_modified() != 0 {

@@ -9,7 +9,7 @@
   (export "f0" (func 2))
   (export "f1" (func 3))
   (func (;2;) (type 2) (param i32 i32 i32) (result i32)
-    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32 i32 f64 f64 f64 f32 f32 f32 v128 v128 v128)
+    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32 f64 f64 f64 f32 f32 f32 v128 v128 v128)
     local.get 0
     i64.load
     local.set 3
@@ -25,18 +25,58 @@
     local.get 1
     local.set 33
     block ;; label = @1
-      loop ;; label = @2
-        block ;; label = @3
+      block ;; label = @2
+        loop ;; label = @3
           block ;; label = @4
             block ;; label = @5
-              local.get 33
-              br_table 0 (;@5;) 1 (;@4;) 2 (;@3;) 0 (;@5;)
+              block ;; label = @6
+                local.get 33
+                br_table 0 (;@6;) 1 (;@5;) 2 (;@4;) 0 (;@6;)
+              end
+              i64.const 0
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 3
+              i64.const 100
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 27
+              local.get 27
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 4
+              local.get 24
+              i64.const 2
+              i64.add
+              local.set 24
             end
-            i64.const 0
+            local.get 3
+            i32.wrap_i64
+            i64.extend_i32_u
+            local.set 25
+            local.get 4
+            i32.wrap_i64
+            i64.extend_i32_u
+            local.set 26
+            local.get 25
+            local.get 26
+            i64.add
+            i32.wrap_i64
+            i64.extend_i32_u
+            local.set 27
+            local.get 27
             i32.wrap_i64
             i64.extend_i32_u
             local.set 3
-            i64.const 100
+            local.get 4
+            i32.wrap_i64
+            i64.extend_i32_u
+            local.set 25
+            i64.const 1
+            local.set 26
+            local.get 25
+            local.get 26
+            i64.sub
             i32.wrap_i64
             i64.extend_i32_u
             local.set 27
@@ -44,102 +84,49 @@
             i32.wrap_i64
             i64.extend_i32_u
             local.set 4
+            local.get 25
+            local.set 20
+            local.get 26
+            local.set 21
+            local.get 27
+            local.set 19
+            i32.const 6
+            local.set 31
+            i32.const 4
+            local.set 32
+            local.get 22
+            i64.const -2262
+            i64.and
+            local.set 22
             local.get 24
-            i64.const 2
+            i64.const 3
             i64.add
             local.set 24
+            local.get 19
+            i64.eqz
+            i32.eqz
+            if ;; label = @5
+              i32.const 1
+              local.set 33
+              br 2 (;@3;)
+            end
           end
-          local.get 3
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 25
-          local.get 4
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 26
-          local.get 25
-          local.get 26
-          i64.add
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 27
-          local.get 27
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 3
-          local.get 4
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 25
-          i64.const 1
-          local.set 26
-          local.get 25
-          local.get 26
-          i64.sub
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 27
-          local.get 27
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 4
-          local.get 25
-          local.set 20
-          local.get 26
-          local.set 21
-          local.get 27
-          local.set 19
-          i32.const 6
-          local.set 31
-          i32.const 4
-          local.set 32
-          local.get 22
-          i64.const -2262
-          i64.and
-          local.set 22
           local.get 24
-          i64.const 3
+          i64.const 1
           i64.add
           local.set 24
-          local.get 19
-          i64.eqz
-          i32.eqz
-          if ;; label = @4
-            i32.const 1
-            local.set 33
-            br 2 (;@2;)
-          end
+          local.get 7
+          i32.wrap_i64
+          i64.load offset=65536 align=1
+          local.get 7
+          i64.const 8
+          i64.add
+          local.set 7
+          local.set 23
+          br 2 (;@1;)
         end
-        local.get 24
-        i64.const 1
-        i64.add
-        local.set 24
-        local.get 7
-        i32.wrap_i64
-        i64.load offset=65536 align=1
-        local.get 7
-        i64.const 8
-        i64.add
-        local.set 7
-        i32.const 1
-        local.set 38
-        local.set 23
-        br 1 (;@1;)
+        unreachable
       end
-      unreachable
-    end
-    local.get 0
-    local.get 3
-    i64.store
-    local.get 0
-    local.get 4
-    i64.store offset=8
-    local.get 0
-    local.get 7
-    i64.store offset=32
-    local.get 38
-    i32.eqz
-    if ;; label = @1
       local.get 0
       local.get 19
       i64.store offset=144
@@ -159,6 +146,15 @@
       local.get 32
       i32.store offset=140
     end
+    local.get 0
+    local.get 3
+    i64.store
+    local.get 0
+    local.get 4
+    i64.store offset=8
+    local.get 0
+    local.get 7
+    i64.store offset=32
     local.get 0
     local.get 23
     i64.store offset=128

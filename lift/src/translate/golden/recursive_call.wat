@@ -9,7 +9,7 @@
   (export "f0" (func 2))
   (export "f1" (func 3))
   (func (;2;) (type 2) (param i32 i32 i32) (result i32)
-    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32 i32 f64 f64 f64 f32 f32 f32 v128 v128 v128)
+    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i32 i32 i32 i32 i32 i32 i32 f64 f64 f64 f32 f32 f32 v128 v128 v128)
     local.get 0
     i64.load
     local.set 3
@@ -28,21 +28,80 @@
     local.get 1
     local.set 33
     block ;; label = @1
-      loop ;; label = @2
-        block ;; label = @3
+      block ;; label = @2
+        loop ;; label = @3
           block ;; label = @4
             block ;; label = @5
               block ;; label = @6
-                local.get 33
-                br_table 0 (;@6;) 1 (;@5;) 2 (;@4;) 3 (;@3;) 0 (;@6;)
+                block ;; label = @7
+                  local.get 33
+                  br_table 0 (;@7;) 1 (;@6;) 2 (;@5;) 3 (;@4;) 0 (;@7;)
+                end
+                local.get 10
+                i32.wrap_i64
+                i64.extend_i32_u
+                local.set 25
+                i64.const 1
+                i32.wrap_i64
+                i64.extend_i32_u
+                local.set 26
+                local.get 25
+                local.get 26
+                i64.sub
+                i32.wrap_i64
+                i64.extend_i32_u
+                local.set 27
+                local.get 25
+                local.set 20
+                local.get 26
+                local.set 21
+                local.get 27
+                local.set 19
+                i32.const 3
+                local.set 31
+                i32.const 4
+                local.set 32
+                local.get 22
+                i64.const -2262
+                i64.and
+                local.set 22
+                local.get 24
+                i64.const 2
+                i64.add
+                local.set 24
+                local.get 20
+                i64.extend32_s
+                local.get 21
+                i64.extend32_s
+                i64.le_s
+                if ;; label = @7
+                  br 3 (;@4;)
+                end
               end
+              local.get 6
+              local.set 29
+              local.get 7
+              i64.const 8
+              i64.sub
+              local.tee 7
+              i32.wrap_i64
+              local.set 37
+              local.get 37
+              local.get 29
+              i64.store offset=65536 align=1
+              local.get 10
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 27
+              local.get 27
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 6
               local.get 10
               i32.wrap_i64
               i64.extend_i32_u
               local.set 25
               i64.const 1
-              i32.wrap_i64
-              i64.extend_i32_u
               local.set 26
               local.get 25
               local.get 26
@@ -50,158 +109,128 @@
               i32.wrap_i64
               i64.extend_i32_u
               local.set 27
-              local.get 25
-              local.set 20
-              local.get 26
-              local.set 21
               local.get 27
-              local.set 19
-              i32.const 3
-              local.set 31
-              i32.const 4
-              local.set 32
-              local.get 22
-              i64.const -2262
-              i64.and
-              local.set 22
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 10
               local.get 24
-              i64.const 2
+              i64.const 4
               i64.add
               local.set 24
-              local.get 20
-              i64.extend32_s
-              local.get 21
-              i64.extend32_s
-              i64.le_s
+              local.get 0
+              i64.load offset=608
+              i64.const 7
+              i64.add
+              local.get 7
+              i64.sub
+              i64.const 1048576
+              i64.lt_u
               if ;; label = @6
-                br 3 (;@3;)
+                i64.const 4198410
+                local.set 23
+                br 5 (;@1;)
+              end
+              i64.const 4198415
+              local.set 29
+              local.get 7
+              i64.const 8
+              i64.sub
+              local.tee 7
+              i32.wrap_i64
+              local.set 37
+              local.get 37
+              local.get 29
+              i64.store offset=65536 align=1
+              local.get 2
+              i32.const 200
+              i32.ge_s
+              if ;; label = @6
+                i64.const 4198400
+                local.set 23
+                br 5 (;@1;)
+              end
+              local.get 0
+              local.get 6
+              i64.store offset=24
+              local.get 0
+              local.get 7
+              i64.store offset=32
+              local.get 0
+              local.get 10
+              i64.store offset=56
+              local.get 0
+              i32.const 0
+              local.get 2
+              i32.const 1
+              i32.add
+              call 2
+              local.set 34
+              local.get 0
+              i64.load
+              local.set 3
+              local.get 0
+              i64.load offset=24
+              local.set 6
+              local.get 0
+              i64.load offset=32
+              local.set 7
+              local.get 0
+              i64.load offset=56
+              local.set 10
+              local.get 34
+              local.get 0
+              i64.load offset=128
+              i64.const 4198415
+              i64.ne
+              i32.or
+              if ;; label = @6
+                local.get 0
+                i64.load offset=128
+                local.set 23
+                br 5 (;@1;)
               end
             end
-            local.get 6
-            local.set 29
-            local.get 7
-            i64.const 8
-            i64.sub
-            local.tee 7
-            i32.wrap_i64
-            local.set 37
-            local.get 37
-            local.get 29
-            i64.store offset=65536 align=1
-            local.get 10
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 27
-            local.get 27
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 6
-            local.get 10
+            local.get 3
             i32.wrap_i64
             i64.extend_i32_u
             local.set 25
-            i64.const 1
+            local.get 6
+            i32.wrap_i64
+            i64.extend_i32_u
             local.set 26
             local.get 25
             local.get 26
-            i64.sub
+            i64.add
             i32.wrap_i64
             i64.extend_i32_u
             local.set 27
             local.get 27
             i32.wrap_i64
             i64.extend_i32_u
-            local.set 10
-            local.get 24
-            i64.const 4
-            i64.add
-            local.set 24
-            local.get 0
-            i64.load offset=608
-            i64.const 7
-            i64.add
+            local.set 3
             local.get 7
-            i64.sub
-            i64.const 1048576
-            i64.lt_u
-            if ;; label = @5
-              i64.const 4198410
-              local.set 23
-              br 4 (;@1;)
-            end
-            i64.const 4198415
-            local.set 29
+            i32.wrap_i64
+            i64.load offset=65536 align=1
             local.get 7
             i64.const 8
-            i64.sub
-            local.tee 7
-            i32.wrap_i64
-            local.set 37
-            local.get 37
-            local.get 29
-            i64.store offset=65536 align=1
-            local.get 2
-            i32.const 200
-            i32.ge_s
-            if ;; label = @5
-              i64.const 4198400
-              local.set 23
-              br 4 (;@1;)
-            end
-            local.get 0
-            local.get 6
-            i64.store offset=24
-            local.get 0
-            local.get 7
-            i64.store offset=32
-            local.get 0
-            local.get 10
-            i64.store offset=56
-            local.get 0
-            i32.const 0
-            local.get 2
-            i32.const 1
-            i32.add
-            call 2
-            local.set 34
-            local.get 0
-            i64.load
-            local.set 3
-            local.get 0
-            i64.load offset=24
-            local.set 6
-            local.get 0
-            i64.load offset=32
+            i64.add
             local.set 7
-            local.get 0
-            i64.load offset=56
-            local.set 10
-            local.get 34
-            local.get 0
-            i64.load offset=128
-            i64.const 4198415
-            i64.ne
-            i32.or
-            if ;; label = @5
-              local.get 0
-              i64.load offset=128
-              local.set 23
-              i32.const 1
-              local.set 38
-              br 4 (;@1;)
-            end
+            local.set 6
+            local.get 24
+            i64.const 3
+            i64.add
+            local.set 24
+            local.get 7
+            i32.wrap_i64
+            i64.load offset=65536 align=1
+            local.get 7
+            i64.const 8
+            i64.add
+            local.set 7
+            local.set 23
+            br 3 (;@1;)
           end
-          local.get 3
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 25
-          local.get 6
-          i32.wrap_i64
-          i64.extend_i32_u
-          local.set 26
-          local.get 25
-          local.get 26
-          i64.add
+          local.get 10
           i32.wrap_i64
           i64.extend_i32_u
           local.set 27
@@ -209,16 +238,8 @@
           i32.wrap_i64
           i64.extend_i32_u
           local.set 3
-          local.get 7
-          i32.wrap_i64
-          i64.load offset=65536 align=1
-          local.get 7
-          i64.const 8
-          i64.add
-          local.set 7
-          local.set 6
           local.get 24
-          i64.const 3
+          i64.const 2
           i64.add
           local.set 24
           local.get 7
@@ -228,52 +249,11 @@
           i64.const 8
           i64.add
           local.set 7
-          i32.const 1
-          local.set 38
           local.set 23
           br 2 (;@1;)
         end
-        local.get 10
-        i32.wrap_i64
-        i64.extend_i32_u
-        local.set 27
-        local.get 27
-        i32.wrap_i64
-        i64.extend_i32_u
-        local.set 3
-        local.get 24
-        i64.const 2
-        i64.add
-        local.set 24
-        local.get 7
-        i32.wrap_i64
-        i64.load offset=65536 align=1
-        local.get 7
-        i64.const 8
-        i64.add
-        local.set 7
-        i32.const 1
-        local.set 38
-        local.set 23
-        br 1 (;@1;)
+        unreachable
       end
-      unreachable
-    end
-    local.get 0
-    local.get 3
-    i64.store
-    local.get 0
-    local.get 6
-    i64.store offset=24
-    local.get 0
-    local.get 7
-    i64.store offset=32
-    local.get 0
-    local.get 10
-    i64.store offset=56
-    local.get 38
-    i32.eqz
-    if ;; label = @1
       local.get 0
       local.get 19
       i64.store offset=144
@@ -293,6 +273,18 @@
       local.get 32
       i32.store offset=140
     end
+    local.get 0
+    local.get 3
+    i64.store
+    local.get 0
+    local.get 6
+    i64.store offset=24
+    local.get 0
+    local.get 7
+    i64.store offset=32
+    local.get 0
+    local.get 10
+    i64.store offset=56
     local.get 0
     local.get 23
     i64.store offset=128
