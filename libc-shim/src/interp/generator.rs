@@ -16,9 +16,9 @@
 //! as undefined for the form, minus OF for shifts/rotates whose masked count is not 1 and CF
 //! for shifts whose count exceeds the width (the rules `difftest_int` uses). x87 forms run after
 //! eight `fld1` and `fninit` (so empty registers hold known contents) and `fld [rsi];
-//! fld [rsi+8]; fldpi` (the transcendentals load st(0) from `[rsi+16]`, values from their
-//! domain) and are observed through `fnstsw ax` (exception bits masked,
-//! as the interpreter does not raise them) and `fstp tbyte` of the whole stack. MMX forms run
+//! fld [rsi+8]; fldpi` (the transcendentals and fbstp load st(0) from `[rsi+16]`, values from
+//! their domain) and are observed through `fnstsw ax` (exception bits masked, as the
+//! interpreter does not raise them) and `fstp tbyte` of the whole stack. MMX forms run
 //! between loads of mm0-mm7 from `[rsi]` and stores to `[rdi+0x200]`. Control-flow forms run in
 //! the fixed layout of `branch`.
 

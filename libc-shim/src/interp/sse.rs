@@ -1,8 +1,10 @@
-//! SSE dispatch (forms with an MMX register go to `mmx`; the chain goes on to `sse_int`, `sse_fp`,
-//! then `system`), vector operand access and the data moves: movd/movq, the 128-bit moves
-//! (movdqa/movdqu/movaps/movups/movapd/movupd/lddqu/movnt*), movss/movsd, movhps/movlps/movhpd/
-//! movlpd/movhlps/movlhps, movddup/movshdup/movsldup, (SSE4.2 string ops and crc32 in `sse_str`), the mask extractions (pmovmskb,
-//! movmskps/pd), pextr*/pinsr*, maskmovdqu (in `mmx`), and the bitwise logic (pand/pandn/por/pxor and the ps/pd forms).
+//! SSE dispatch (forms with an MMX register go to `mmx`, the crypto extensions to `crypto`; the
+//! chain goes on to `sse_int`, `sse_fp`, then `system`), vector operand access and the data
+//! moves: movd/movq, the 128-bit moves (movdqa/movdqu/movaps/movups/movapd/movupd/lddqu/
+//! movnt*), movss/movsd, movhps/movlps/movhpd/movlpd/movhlps/movlhps, movddup/movshdup/
+//! movsldup, (SSE4.2 string ops and crc32 in `sse_str`), the mask extractions (pmovmskb,
+//! movmskps/pd), pextr*/pinsr*, maskmovdqu (in `mmx`), and the bitwise logic
+//! (pand/pandn/por/pxor and the ps/pd forms).
 //!
 //! A 16-byte memory operand of a legacy SSE instruction must be 16-byte aligned (except for the
 //! unaligned moves); a misaligned one is a general-protection fault, which Linux reports as

@@ -1,7 +1,8 @@
 //! Packed-integer SSE2/SSSE3/SSE4.1: add/sub (wrapping and saturating), compares, min/max,
 //! averages, multiplies, psadbw, shifts (per element and whole-register byte shifts), unpack and
 //! pack, shuffles (pshufd/pshuflw/pshufhw/pshufb/palignr/shufps/shufpd), abs/sign, horizontal
-//! adds and subtracts (wrapping and saturating), zero/sign extensions (pmovzx/pmovsx), blends, phminposuw, mpsadbw and ptest.
+//! adds and subtracts (wrapping and saturating), zero/sign extensions (pmovzx/pmovsx), blends,
+//! phminposuw, mpsadbw and ptest.
 
 use iced_x86::Mnemonic as M;
 

@@ -442,8 +442,9 @@ pub(super) fn fix_bcd(code: Code, s: &mut State) {
 }
 
 /// st(0) for the x87 transcendentals, from each one's domain (plus zeros, infinities, a NaN
-/// and, for the trigonometric forms, the out-of-range 2^63): written to `[rsi+16]` and loaded
-/// instead of `fldpi`. True when the form has one.
+/// and, for the trigonometric forms, the out-of-range 2^63), and for fbstp (halfway cases,
+/// 18-digit limits, -0): written to `[rsi+16]` and loaded instead of `fldpi`. True when the
+/// form has one.
 pub(super) fn x87_top(code: Code, k: usize, s: &mut State) -> bool {
     const TRIG: [f64; 16] = [
         core::f64::consts::PI,
@@ -513,11 +514,30 @@ pub(super) fn x87_top(code: Code, k: usize, s: &mut State) -> bool {
         0.999,
         -2.5,
     ];
+    const BCD: [f64; 16] = [
+        3.25,
+        -2.5,
+        1e17,
+        -1.234_567_890_123_456_7e17,
+        1e18,
+        9.999_999_999_999_998e17,
+        0.5,
+        -0.5,
+        1.5,
+        -0.0,
+        0.0,
+        f64::NAN,
+        f64::INFINITY,
+        -1e300,
+        123_456_789.75,
+        -0.4,
+    ];
     let list: &[f64] = match code.mnemonic() {
         M::Fsin | M::Fcos | M::Fsincos | M::Fptan => &TRIG,
         M::F2xm1 => &EXP,
         M::Fyl2xp1 => &LOG1P,
         M::Fpatan | M::Fyl2x => &ANY,
+        M::Fbstp => &BCD,
         _ => return false,
     };
     let v = list[k % list.len()];

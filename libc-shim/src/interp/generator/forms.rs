@@ -5,8 +5,9 @@
 //!
 //! Skip categories: a CPUID feature the interpreter's cpuid does not claim; traps (int, ud);
 //! far transfers; near branches with a 16-bit operand size (AMD behaviour; the interpreter and
-//! iced decode as Intel, which ignores the prefix); privileged or system/segment state (including pushf/popf: a
-//! random TF would trap); host-dependent results (cpuid, timestamps, random numbers); an operand kind the harness cannot place (segment, control, far pointers, ...).
+//! iced decode as Intel, which ignores the prefix); privileged or system/segment state
+//! (including pushf/popf: a random TF would trap); host-dependent results (cpuid, timestamps,
+//! random numbers); an operand kind the harness cannot place (segment, control, far pointers).
 
 use std::format;
 use std::string::String;

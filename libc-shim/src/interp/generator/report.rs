@@ -1,5 +1,6 @@
 //! The coverage table (`docs/coverage.md`): totals per iced `Code` and per instruction form, the
-//! skip reasons by category, then one row per form; and the tests that regenerate it (`BLESS=1`), check it, or check a sample.
+//! skip reasons by category, then one row per form; and the tests that regenerate it
+//! (`BLESS=1`), check it, or check a sample.
 
 use std::collections::BTreeMap;
 use std::format;
