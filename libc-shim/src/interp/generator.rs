@@ -247,6 +247,7 @@ fn run_form(code: Code, variant: Variant, n: usize) -> Row {
         cases::fix_xlat(code, &mut s);
         cases::fix_bcd(code, &mut s);
         cases::fix_control_state(code, &mut s);
+        cases::fix_popf(code, &mut s);
         let top = cases::x87_top(code, k, &mut s);
         if !cases::fix_divide(code, &ops, &mut s) {
             continue;

@@ -11,7 +11,7 @@ use iced_x86::{
 };
 
 use super::super::flags::{AF, CF, OF, PF, SF, ZF};
-use super::super::testing::{DATA, EDGES, State};
+use super::super::testing::{DATA, EDGES, STACK_TOP, State};
 
 /// Offset of the memory operand from rbp (`DATA + 0x1000`), and from the data area start.
 pub(super) const MEM_DISP: u64 = 0x40;
@@ -583,5 +583,15 @@ pub(super) fn fix_control_state(code: Code, s: &mut State) {
             regs(s, MEM_OFF + 32, 16);
         }
         _ => {}
+    }
+}
+
+/// popf of a random image: TF would trap after the next instruction and AC would make the
+/// host's own misaligned accesses fault once the snippet returns, so both are cleared.
+pub(super) fn fix_popf(code: Code, s: &mut State) {
+    if matches!(code.mnemonic(), M::Popf | M::Popfq) {
+        let at = (STACK_TOP - DATA) as usize;
+        s.mem[at + 1] &= !0x01;
+        s.mem[at + 2] &= !0x04;
     }
 }

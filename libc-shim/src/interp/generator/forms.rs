@@ -5,8 +5,8 @@
 //!
 //! Skip categories: a CPUID feature the interpreter's cpuid does not claim; traps (int, ud);
 //! far transfers; near branches with a 16-bit operand size (AMD behaviour; the interpreter and
-//! iced decode as Intel, which ignores the prefix); privileged or system/segment state
-//! (including pushf/popf: a random TF would trap); host-dependent results (cpuid, timestamps,
+//! iced decode as Intel, which ignores the prefix); privileged or system/segment state;
+//! host-dependent results (cpuid, timestamps,
 //! random numbers); an operand kind the harness cannot place (segment, control, far pointers).
 
 use std::format;
@@ -217,10 +217,6 @@ fn skip_mnemonic(m: M) -> Option<&'static str> {
         | M::Sysenter
         | M::Sysexit
         | M::Sysret
-        | M::Popf
-        | M::Popfq
-        | M::Pushf
-        | M::Pushfq
         | M::Lss
         | M::Lfs
         | M::Lgs
