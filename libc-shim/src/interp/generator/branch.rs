@@ -40,7 +40,7 @@ fn piece(ip: u64, f: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>) -> Ve
     a.assemble(ip).unwrap()
 }
 
-/// The snippet for one case; `None` when the form's encoding does not round-trip.
+/// The snippet for one case; `None` when the form does not encode as itself.
 pub(super) fn snippet(code: Code, ops: &[Op]) -> Option<Vec<u8>> {
     let setup = piece(SNIPPET, |a| {
         if code.mnemonic() == M::Ret {

@@ -189,7 +189,7 @@ pub(super) fn bare(code: Code) -> Instruction {
 }
 
 /// Encodes `code` with `ops` at `ip`; `None` when iced refuses or the bytes decode to another
-/// form.
+/// form (an fwait pseudo-form is `fwait` and its no-wait form).
 pub(super) fn encode(code: Code, ops: &[Op], ip: u64) -> Option<Vec<u8>> {
     let mut ins = bare(code);
     for (i, op) in ops.iter().enumerate() {
@@ -255,8 +255,15 @@ pub(super) fn encode(code: Code, ops: &[Op], ip: u64) -> Option<Vec<u8>> {
     let mut e = Encoder::new(64);
     e.encode(&ins, ip).ok()?;
     let bytes = e.take_buffer();
-    let back = iced_x86::Decoder::with_ip(64, &bytes, ip, 0).decode();
-    (back.code() == code).then_some(bytes)
+    let mut d = iced_x86::Decoder::with_ip(64, &bytes, ip, 0);
+    let back = d.decode();
+    // An fwait pseudo-form (fstenv = fwait; fnstenv) decodes as its two instructions.
+    let ok = back.code() == code
+        || (code.op_code().fwait()
+            && back.code() == Code::Wait
+            && !d.decode().is_invalid()
+            && d.position() == bytes.len());
+    ok.then_some(bytes)
 }
 
 fn fp_lane(k: usize, j: usize, rng: &mut Rng) -> u128 {
