@@ -276,6 +276,9 @@ impl<'a> Function<'a> {
     /// Continues at `addr`: a branch within the function or a way out.
     fn goto(&mut self, addr: u64) {
         match self.cfg.index.get(&addr) {
+            Some(&k) if k == self.cur && self.fx.is_open(Label::Loop(k)) => {
+                self.fx.br(Label::Loop(k));
+            }
             Some(&k) if k == self.cur + 1 && self.fx.depth(Label::Before(k)) == 0 => {}
             Some(&k) if k > self.cur => self.fx.br(Label::Before(k)),
             Some(&k) => {
@@ -305,6 +308,15 @@ impl<'a> Function<'a> {
         self.dirty = self.dirty_in[k];
         self.fx.high = 0;
         let last = b.insns.len() - 1;
+        // A block whose last instruction branches to its start loops without the br_table.
+        let self_loop = b.end == End::Insn && {
+            let t = &b.insns[last];
+            (t.is_jcc_short_or_near() || t.is_jmp_short_or_near())
+                && t.near_branch_target() == b.start
+        };
+        if self_loop {
+            self.fx.push_label(Label::Loop(k), BlockType::Empty, true);
+        }
         for (i, ins) in b.insns.iter().enumerate() {
             if i == last && b.end == End::Insn {
                 pending += 1;
@@ -332,6 +344,9 @@ impl<'a> Function<'a> {
             End::Fall(a) => self.goto(a),
             End::Exit(a) => self.fx.exit_to(a),
             End::Insn => {}
+        }
+        if self_loop {
+            self.fx.end();
         }
     }
 

@@ -25,8 +25,9 @@
 //! `cpu` (a callee or the helper stopped) branch to `$exit_keep_flags`, so the flag locals are
 //! not live along them.
 //!
-//! A branch to a later block is a `br` to the label that ends right before it; a branch back goes
-//! through `$top` and the `br_table`.
+//! A branch to a later block is a `br` to the label that ends right before it; a block that
+//! branches to its own start is wrapped in a `loop` (the branch is a `br` to it); other branches
+//! back go through `$top` and the `br_table`.
 
 use iced_x86::Register;
 use libc_shim::cpu::offset;
@@ -73,6 +74,8 @@ pub enum Label {
     Top,
     /// Ends right before block `k`.
     Before(usize),
+    /// A `loop` around block `k`, which branches back to itself.
+    Loop(usize),
     /// An `if`/`block` the instruction lowering opened.
     Inner,
 }
@@ -172,6 +175,11 @@ impl<'a> Fx<'a> {
             .rposition(|&x| x == l)
             .expect("branch to an open label");
         (self.labels.len() - 1 - pos) as u32
+    }
+
+    /// Whether `l` is open.
+    pub fn is_open(&self, l: Label) -> bool {
+        self.labels.contains(&l)
     }
 
     pub fn br(&mut self, l: Label) {

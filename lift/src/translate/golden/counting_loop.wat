@@ -50,65 +50,66 @@
               i64.add
               local.set 24
             end
-            local.get 3
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 25
-            local.get 4
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 26
-            local.get 25
-            local.get 26
-            i64.add
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 27
-            local.get 27
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 3
-            local.get 4
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 25
-            i64.const 1
-            local.set 26
-            local.get 25
-            local.get 26
-            i64.sub
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 27
-            local.get 27
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 4
-            local.get 25
-            local.set 20
-            local.get 26
-            local.set 21
-            local.get 27
-            local.set 19
-            i32.const 6
-            local.set 31
-            i32.const 4
-            local.set 32
-            local.get 22
-            i64.const -2262
-            i64.and
-            local.set 22
-            local.get 24
-            i64.const 3
-            i64.add
-            local.set 24
-            local.get 19
-            i64.eqz
-            i32.eqz
-            if ;; label = @5
-              i32.const 1
-              local.set 33
-              br 2 (;@3;)
+            loop ;; label = @5
+              local.get 3
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 25
+              local.get 4
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 26
+              local.get 25
+              local.get 26
+              i64.add
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 27
+              local.get 27
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 3
+              local.get 4
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 25
+              i64.const 1
+              local.set 26
+              local.get 25
+              local.get 26
+              i64.sub
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 27
+              local.get 27
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 4
+              local.get 25
+              local.set 20
+              local.get 26
+              local.set 21
+              local.get 27
+              local.set 19
+              i32.const 6
+              local.set 31
+              i32.const 4
+              local.set 32
+              local.get 22
+              i64.const -2262
+              i64.and
+              local.set 22
+              local.get 24
+              i64.const 3
+              i64.add
+              local.set 24
+              local.get 19
+              i64.eqz
+              i32.eqz
+              if ;; label = @6
+                br 1 (;@5;)
+              end
+              br 1 (;@4;)
             end
           end
           local.get 24
