@@ -4,7 +4,7 @@
 //! - `sha.bin`: pseudo-random bytes (64 MiB; 4 MiB quick) for `sha256sum`;
 //! - `gzip.txt`: lines of pseudo-words (4 MiB; 256 KiB quick), compressible like real text;
 //! - `sort.txt`: `word number` lines (500 K; 64 Ki quick);
-//! - `awk.txt`: `key<TAB>int<TAB>int` lines (200 K; 32 Ki quick) over ~21,000 distinct keys.
+//! - `awk.txt`: `key<TAB>int<TAB>int` lines (200 K, ~17,000 distinct keys; 32 Ki quick).
 //!
 //! The warm-up runs read a tiny set ([`WARM`]) in `warm/`. The default sizes keep each native
 //! run near 0.2-0.6 s (see `bench/README.md` for why gzip, sort and awk are below the issue's
