@@ -15,7 +15,8 @@
 //! modes and FTZ+DAZ. Flags: compared under the harness mask minus the flags iced-x86 reports
 //! as undefined for the form, minus OF for shifts/rotates whose masked count is not 1 and CF
 //! for shifts whose count exceeds the width (the rules `difftest_int` uses). x87 forms run after
-//! eight `fld1` and `fninit` (so empty registers hold known contents) and `fld [rsi];
+//! eight `fld1`, `fninit` (so empty registers hold known contents), `fldcw` (cases cycle
+//! through the four rounding modes and 64/53/24-bit precision) and `fld [rsi];
 //! fld [rsi+8]; fldpi` (the transcendentals and fbstp load st(0) from `[rsi+16]`, values from
 //! their domain) and are observed through `fnstsw ax` (exception bits masked, as the
 //! interpreter does not raise them) and `fstp tbyte` of the whole stack. MMX forms run
@@ -198,6 +199,7 @@ fn snippet(bytes: &[u8], x87: bool, mmx: bool, top: bool) -> Vec<u8> {
                 a.fld1()?;
             }
             a.fninit()?;
+            a.fldcw(word_ptr(rsi + 24))?;
             a.fld(qword_ptr(rsi))?;
             a.fld(qword_ptr(rsi + 8))?;
             if top {

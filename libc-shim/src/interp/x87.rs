@@ -15,7 +15,7 @@ use core::cmp::Ordering;
 use iced_x86::{MemorySize, Mnemonic as M, OpKind, Register};
 
 use super::Exit;
-use super::f80::{F80, ext_with_pc};
+use super::f80::{EXT, F80, ext_with_pc};
 use super::flags::{CF, PF, ZF};
 use super::operand::{Ctx, Step};
 pub(crate) use env::tag_of_contents;
@@ -159,16 +159,20 @@ impl Ctx<'_> {
             }
             MemorySize::Float80 => self.mem.write_bytes(a, v.to_bytes())?,
             MemorySize::Int16 => {
+                up = int_up(v, 16, rc);
                 let i = v.to_int(16, rc).unwrap_or(-0x8000);
                 self.mem.write_u16(a, i as u16)?
             }
             MemorySize::Int32 => {
+                up = int_up(v, 32, rc);
                 let i = v.to_int(32, rc).unwrap_or(i32::MIN as i64);
                 self.mem.write_u32(a, i as u32)?
             }
-            MemorySize::Int64 => self
-                .mem
-                .write_u64(a, v.to_int(64, rc).unwrap_or(i64::MIN) as u64)?,
+            MemorySize::Int64 => {
+                up = int_up(v, 64, rc);
+                let i = v.to_int(64, rc).unwrap_or(i64::MIN);
+                self.mem.write_u64(a, i as u64)?
+            }
             _ => return Err(Exit::InvalidOpcode),
         }
         Ok(up)
@@ -177,6 +181,15 @@ impl Ctx<'_> {
     /// Operand `i` as a stack index (st(0)..st(7)).
     fn sti(&self, i: u32) -> usize {
         (self.ins.op_register(i) as usize).wrapping_sub(Register::ST0 as usize) & 7
+    }
+}
+
+/// Whether converting `v` to a `bits`-bit integer with mode `rc` rounded up in magnitude (C1 of
+/// fist/fistp; false when the value does not fit).
+fn int_up(v: F80, bits: u32, rc: u32) -> bool {
+    match (v.to_int(bits, rc), v.to_int(bits, 3)) {
+        (Some(r), Some(z)) => r.unsigned_abs() > z.unsigned_abs(),
+        _ => false,
     }
 }
 
@@ -251,11 +264,10 @@ fn exec_op(c: &mut Ctx, m: M) -> Step {
             c.push_st(v);
         }
         M::Fld1 | M::Fldz | M::Fldl2e | M::Fldl2t | M::Fldlg2 | M::Fldln2 | M::Fldpi => {
-            // C1 as measured on hardware: set when a directed mode rounded the constant up,
-            // never when rounding to nearest.
-            let r = constant(m, rc);
-            c.set_c1_up(r, constant(m, if rc == 0 { 0 } else { 3 }));
-            c.push_st(r)
+            // C1 is cleared (set only by a stack overflow), in every rounding mode: the SDM, and
+            // measured.
+            c.cpu.x87.status &= !C1;
+            c.push_st(constant(m, rc))
         }
         M::Fst | M::Fstp | M::Fstpnce | M::Fist | M::Fistp | M::Fisttp => {
             let v = c.st(0);
@@ -334,11 +346,12 @@ fn exec_op(c: &mut Ctx, m: M) -> Step {
             c.set_c1_up(r, c.st(0).round_int(3));
             c.set_st(0, r);
         }
+        // Precision control does not apply to fscale (only to the arithmetic group and fsqrt).
         M::Fscale => {
             let (x, y) = (c.st(0), c.st(1));
             let scale = |rc| {
                 if y.is_nan() || x.is_nan() {
-                    F80::add(x, y, f, rc)
+                    F80::add(x, y, EXT, rc)
                 } else if y.is_inf() {
                     match (y.sign(), x.is_zero(), x.is_inf()) {
                         (false, true, _) | (true, _, true) => F80::DEFAULT_NAN,
@@ -348,16 +361,16 @@ fn exec_op(c: &mut Ctx, m: M) -> Step {
                                 se: 0x7fff,
                                 m: 1 << 63,
                             },
-                            f,
+                            EXT,
                             rc,
                         ),
-                        (true, _, _) => F80::mul(x, F80::ZERO, f, rc),
+                        (true, _, _) => F80::mul(x, F80::ZERO, EXT, rc),
                     }
                 } else {
                     let n = y
                         .to_int(64, 3)
                         .unwrap_or(if y.sign() { i64::MIN } else { i64::MAX });
-                    x.scale(n, f, rc)
+                    x.scale(n, EXT, rc)
                 }
             };
             let r = scale(rc);

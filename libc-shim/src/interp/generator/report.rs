@@ -98,8 +98,8 @@ fn render(rows: &[Row], ex: &super::forms::Excluded) -> String {
     s += &format!(
         "Each runnable instruction form runs {CASES} generated cases natively and in the \
          interpreter (edge and seeded random operands, carry in, SSE/x87 special values, MXCSR \
-         rounding modes and FTZ/DAZ) and compares registers, flags (undefined flags masked), all \
-         of MXCSR and memory. Forms are counted as uops.info counts them: an iced-x86 `Code` \
+         rounding modes and FTZ/DAZ, x87 rounding modes and precisions) and compares \
+         registers, flags (undefined flags masked), all of MXCSR and memory. Forms are counted as uops.info counts them: an iced-x86 `Code` \
          with an r/m operand is two forms, its register form (`reg`) and its memory form \
          (`mem`), each run with its own {CASES} cases; a `Code` without one is one form (`-`). \
          A `Code` passes when all its forms pass. Every result is compared bit for bit except \
