@@ -173,12 +173,13 @@ fn alu_unops_and_immediates() {
     v.push((
         "pushf/popf",
         Box::new(|a| {
-            a.and(rbx, 0xcd5)?;
+            // The arithmetic flags, DF and NT.
+            a.and(rbx, 0x4cd5)?;
             a.push(rbx)?;
             a.popfq()?;
             a.pushfq()?;
             a.pop(rdx)?;
-            a.and(rdx, 0xcd5)?;
+            a.and(rdx, 0x4cd5)?;
             a.cld()
         }),
     ));

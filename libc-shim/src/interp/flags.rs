@@ -21,12 +21,13 @@ pub(crate) const TF: u64 = 1 << 8;
 pub(crate) const IF: u64 = 1 << 9;
 pub const DF: u64 = 1 << 10;
 pub const OF: u64 = 1 << 11;
+pub(crate) const NT: u64 = 1 << 14;
 pub(crate) const AC: u64 = 1 << 18;
 pub(crate) const ID: u64 = 1 << 21;
 /// The six arithmetic flags.
 pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
 /// Bits a user-mode `popf` can change (TF is accepted but single-stepping is not emulated).
-const USER_WRITABLE: u64 = ARITH | TF | DF | OF | AC | ID;
+const USER_WRITABLE: u64 = ARITH | TF | DF | OF | NT | AC | ID;
 
 pub const STORED: u32 = 0;
 pub const ADD: u32 = 1;
