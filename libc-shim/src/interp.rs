@@ -14,14 +14,14 @@
 //! opcode/data pointers are not kept; AVX, `int 0x80` and the forms `docs/coverage.md` lists as
 //! not implemented end the run; `lock` on a register operand is not rejected.
 //! The CPU that cpuid describes (`system`) only claims what is implemented: SSE..SSE4.2,
-//! POPCNT, CX16, MOVBE, LZCNT, PREFETCHW, BMI1, BMI2, ADX, PCLMULQDQ, AES, SHA, GFNI; no
-//! AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
+//! POPCNT, CX16, MOVBE, LZCNT, PREFETCHW, BMI1, BMI2, ADX, PCLMULQDQ, AES, SHA, GFNI and the
+//! hint/ordering no-ops CLFLUSHOPT, CLWB, CLDEMOTE, SERIALIZE; no AVX/OSXSAVE. Keep `/proc/cpuinfo` and AT_HWCAP in step.
 
 mod alu;
 mod bits;
 mod control;
-mod data;
 mod crypto;
+mod data;
 mod dd;
 mod decode;
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! System and miscellaneous instructions: syscall, cpuid (a fixed, consistent CPU), rdtsc, flag
 //! instructions (clc/stc/cmc/cld/std/lahf/sahf), the no-ops (nop, pause, endbr64, fences,
-//! prefetches) and the trapping ones (int3, hlt, ud2, xgetbv with OSXSAVE off). Anything else
+//! serialize, prefetches, cache-line hints) and the trapping ones (int3, hlt, ud2, xgetbv with OSXSAVE off). Anything else
 //! goes on to `x87`.
 
 use iced_x86::Mnemonic as M;
@@ -32,7 +32,10 @@ pub(crate) fn exec(c: &mut Ctx, m: M) -> Step {
         | M::Prefetchw
         | M::Prefetch
         | M::Clflush
-        | M::Clflushopt => {}
+        | M::Clflushopt
+        | M::Clwb
+        | M::Cldemote
+        | M::Serialize => {}
         M::Cpuid => cpuid(c),
         M::Rdtsc => {
             let t = c.icount;
@@ -70,10 +73,12 @@ const LEAF1_ECX: u32 =
 /// cpuid leaf 1 EDX: FPU, TSC, CX8, CMOV, CLFSH, MMX, FXSR, SSE, SSE2.
 const LEAF1_EDX: u32 =
     1 | 1 << 4 | 1 << 8 | 1 << 15 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 25 | 1 << 26;
-/// cpuid leaf 7 EBX: BMI1, BMI2, ADX, SHA.
-const LEAF7_EBX: u32 = 1 << 3 | 1 << 8 | 1 << 19 | 1 << 29;
-/// cpuid leaf 7 ECX: GFNI.
-const LEAF7_ECX: u32 = 1 << 8;
+/// cpuid leaf 7 EBX: BMI1, BMI2, ADX, CLFLUSHOPT, CLWB, SHA.
+const LEAF7_EBX: u32 = 1 << 3 | 1 << 8 | 1 << 19 | 1 << 23 | 1 << 24 | 1 << 29;
+/// cpuid leaf 7 ECX: GFNI, CLDEMOTE.
+const LEAF7_ECX: u32 = 1 << 8 | 1 << 25;
+/// cpuid leaf 7 EDX: SERIALIZE.
+const LEAF7_EDX: u32 = 1 << 14;
 const BRAND: &[u8; 48] = b"oci2wasm x86-64 interpreter\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// A fixed Intel-like CPU: family 6, one core, 32K L1d, 256K L2, 8M L3.
@@ -94,7 +99,7 @@ fn leaf(eax: u32, ecx: u32) -> [u32; 4] {
             };
             [t | 1 << 8, (ways - 1) << 22 | 63, sets - 1, 0]
         }
-        7 if ecx == 0 => [0, LEAF7_EBX, LEAF7_ECX, 0],
+        7 if ecx == 0 => [0, LEAF7_EBX, LEAF7_ECX, LEAF7_EDX],
         0x8000_0000 => [0x8000_0008, 0, 0, 0],
         // LAHF/SAHF, LZCNT and PREFETCHW; SYSCALL, NX, long mode.
         0x8000_0001 => [0, 0, 1 | 1 << 5 | 1 << 8, 1 << 11 | 1 << 20 | 1 << 29],
@@ -148,8 +153,12 @@ mod tests {
         (7, 1, 3, "bmi1"),
         (7, 1, 8, "bmi2"),
         (7, 1, 19, "adx"),
+        (7, 1, 23, "clflushopt"),
+        (7, 1, 24, "clwb"),
         (7, 1, 29, "sha_ni"),
         (7, 2, 8, "gfni"),
+        (7, 2, 25, "cldemote"),
+        (7, 3, 14, "serialize"),
         (0x8000_0001, 2, 8, "3dnowprefetch"),
         (0x8000_0001, 2, 0, "lahf_lm"),
         (0x8000_0001, 2, 5, "abm"),
@@ -180,6 +189,7 @@ mod tests {
             (1, 3),
             (7, 1),
             (7, 2),
+            (7, 3),
             (0x8000_0001, 2),
             (0x8000_0001, 3),
         ] {

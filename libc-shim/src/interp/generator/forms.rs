@@ -52,6 +52,10 @@ const CLAIMED: &[F] = &[
     F::SHA,
     F::GFNI,
     F::PREFETCHW,
+    F::CLFLUSHOPT,
+    F::CLWB,
+    F::CLDEMOTE,
+    F::SERIALIZE,
     F::MULTIBYTENOP,
     F::PAUSE,
 ];
