@@ -170,7 +170,8 @@ impl Fx<'_> {
         *st = State::Stored;
     }
 
-    /// `cvtsi2sd`/`cvtsi2ss` from a 32-bit integer to double (always exact), and `cvttsd2si`
+    /// `cvtsi2sd` from a 32-bit integer (always exact) or a 64-bit one (default rounding, and
+    /// the inexact flag already set or the conversion exact), and `cvttsd2si`
     /// (truncation) when the value is in range and MXCSR already has the inexact flag.
     fn lower_fcvt(&mut self, ins: &Instruction, st: &mut State) -> bool {
         let m = ins.mnemonic();
@@ -180,16 +181,47 @@ impl Fx<'_> {
             } else {
                 ins.memory_size().size()
             };
-            if src != 4 {
-                return false;
-            }
-            self.ea_prepare(ins);
             let x = ins.op_register(0) as u32 - Register::XMM0 as u32;
             let off = (offset::XMM + 16 * x as usize) as u64;
-            self.i(I::LocalGet(CPU));
-            self.read(ins, 1, 4);
-            self.i(I::I32WrapI64).i(I::F64ConvertI32S);
+            if src == 4 {
+                self.ea_prepare(ins);
+                self.i(I::LocalGet(CPU));
+                self.read(ins, 1, 4);
+                self.i(I::I32WrapI64).i(I::F64ConvertI32S);
+                self.i(I::F64Store(arg(off, 3)));
+                return true;
+            }
+            // From 64 bits the conversion may round: inline with the default rounding mode when
+            // the inexact flag is already set or the value converts back exactly.
+            let (v, r) = (super::emit::T0, super::emit::FP0);
+            self.ea_prepare(ins);
+            self.read(ins, 1, 8);
+            self.i(I::LocalTee(v))
+                .i(I::F64ConvertI64S)
+                .i(I::LocalSet(r));
+            self.i(I::LocalGet(CPU))
+                .i(I::I32Load(arg(offset::MXCSR as u64, 2)))
+                .i(I::LocalTee(super::emit::A0 + 1))
+                .i(I::I32Const(!0x3f))
+                .i(I::I32And)
+                .i(I::I32Const(FAST_MXCSR & !0x3f))
+                .i(I::I32Eq);
+            self.i(I::LocalGet(super::emit::A0 + 1))
+                .i(I::I32Const(0x20))
+                .i(I::I32And);
+            self.i(I::LocalGet(r))
+                .i(I::I64TruncSatF64S)
+                .i(I::LocalGet(v))
+                .i(I::I64Eq)
+                .i(I::I32Or)
+                .i(I::I32And);
+            self.if_();
+            self.i(I::LocalGet(CPU)).i(I::LocalGet(r));
             self.i(I::F64Store(arg(off, 3)));
+            self.i(I::Else);
+            let mut scratch = *st;
+            self.helper(ins, &mut scratch);
+            self.end();
             return true;
         }
         if m == M::Cvttsd2si && ins.op_kind(0) == OpKind::Register {

@@ -357,6 +357,11 @@ fn scalar_float_fast_path_and_its_fallbacks() {
             a.comiss(xmm7, xmm1)?;
             a.setbe(byte_ptr(0x600008))?;
             a.cvtsi2sd(xmm8, esi)?;
+            // 64-bit sources: exact (1000) and, for the float bit patterns, mostly inexact.
+            a.mov(r10, 1000u64)?;
+            a.cvtsi2sd(xmm12, r10)?;
+            a.cvtsi2sd(xmm9, rdi)?;
+            a.cvtsi2sd(xmm13, rsi)?;
             a.cvttsd2si(r8, xmm0)?;
             a.cvttsd2si(r9d, xmm3)?;
             a.unpcklpd(xmm0, xmm1)?;
