@@ -318,6 +318,7 @@ impl<'a> Function<'a> {
             self.fx.push_label(Label::Loop(k), BlockType::Empty, true);
         }
         for (i, ins) in b.insns.iter().enumerate() {
+            self.fx.flags_dead = cfg::step_back(ins, b.live_after[i]) & cfg::ARITH == 0;
             if i == last && b.end == End::Insn {
                 pending += 1;
                 self.bump(&mut pending);

@@ -90,6 +90,9 @@ pub struct Fx<'a> {
     /// Registers known in this block to hold at least [`HIGH_BASE`] (checked, and not written
     /// since): a memory operand based on one with a small displacement needs no null check.
     pub high: u16,
+    /// No flag is live before the instruction being lowered: its ways out to the interpreter
+    /// need not store them.
+    pub flags_dead: bool,
 }
 
 /// See [`Fx::high`]: a base at or above this plus a displacement of magnitude below
@@ -131,6 +134,7 @@ impl<'a> Fx<'a> {
             used,
             modified,
             high: 0,
+            flags_dead: false,
         }
     }
 

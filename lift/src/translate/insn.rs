@@ -151,7 +151,7 @@ impl Fx<'_> {
                     self.get_reg(base);
                     self.i(I::I32WrapI64).i(I::I32Const(HIGH_BASE)).i(I::I32LtU);
                     self.if_();
-                    self.exit_to(ins.ip());
+                    self.exit_before(ins);
                     self.end();
                     self.high |= bit;
                 }
@@ -161,8 +161,17 @@ impl Fx<'_> {
                 .i(I::I32Const(LOW_LIMIT))
                 .i(I::I32LtU);
             self.if_();
-            self.exit_to(ins.ip());
+            self.exit_before(ins);
             self.end();
+        }
+    }
+
+    /// Leaves for the interpreter to run `ins`, storing the flags only if some are live there.
+    fn exit_before(&mut self, ins: &Instruction) {
+        if self.flags_dead {
+            self.exit_to_keep_flags(ins.ip());
+        } else {
+            self.exit_to(ins.ip());
         }
     }
 
