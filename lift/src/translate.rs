@@ -410,7 +410,8 @@ impl<'a> Function<'a> {
                 });
                 match self.callees.get(&t) {
                     Some(&(func, block)) => self.call(t, func, block, next),
-                    None => self.fx.exit_to(t),
+                    // Flags are dead at a call's target (the ABI).
+                    None => self.fx.exit_to_keep_flags(t),
                 }
             }
             FlowControl::IndirectCall if ins.op_count() == 1 => {

@@ -494,7 +494,11 @@ impl Fx<'_> {
     pub fn helper(&mut self, ins: &Instruction, st: &mut State) {
         let (reads, writes) = super::regs::of(ins);
         self.store_gprs(reads | writes);
-        self.store_flags();
+        // Where no flag is live the interpreter's copy may stay stale: what the instruction
+        // reads of it (DF) only helpers change, and they keep `cpu` current.
+        if !self.flags_dead {
+            self.store_flags();
+        }
         self.cpu_store64(libc_shim::cpu::offset::RIP, |fx| {
             fx.i(I::I64Const(ins.ip() as i64));
         });
