@@ -72,6 +72,21 @@ impl Fx<'_> {
             .i(I::I32WrapI64);
     }
 
+    /// Pushes OF of an addition or subtraction: the sign of `(F_A ^ x) & (y ^ F_RES)`, which for
+    /// `r = a + b` is `(a ^ r) & (b ^ r)` (x = y = F_RES, swapped operands) and for `r = a - b` is
+    /// `(a ^ b) & (a ^ r)` (x = F_B, y = F_A).
+    fn overflow(&mut self, size: u32, x: u32, y: u32) {
+        let t = T0 + 4;
+        self.i(I::LocalGet(F_A)).i(I::LocalGet(x)).i(I::I64Xor);
+        if x == F_RES && y == F_RES {
+            self.i(I::LocalGet(F_B)).i(I::LocalGet(F_RES)).i(I::I64Xor);
+        } else {
+            self.i(I::LocalGet(y)).i(I::LocalGet(F_RES)).i(I::I64Xor);
+        }
+        self.i(I::I64And).i(I::LocalSet(t));
+        self.sign_of(t, size);
+    }
+
     fn zero_of(&mut self, local: u32) {
         self.i(I::LocalGet(local)).i(I::I64Eqz);
     }
@@ -129,6 +144,7 @@ impl Fx<'_> {
                 Cc::l => self.signed_cmp(size, I::I64LtS),
                 Cc::le => self.signed_cmp(size, I::I64LeS),
                 Cc::s => self.sign_of(F_RES, size),
+                Cc::o => self.overflow(size, F_B, F_A),
                 _ => return false,
             },
             State::Known { op, size } if op == lazy::ADD => match cc {
@@ -137,11 +153,41 @@ impl Fx<'_> {
                 Cc::b => {
                     self.i(I::LocalGet(F_RES)).i(I::LocalGet(F_A)).i(I::I64LtU);
                 }
+                Cc::o => self.overflow(size, F_RES, F_RES),
+                Cc::l | Cc::le => {
+                    self.sign_of(F_RES, size);
+                    self.overflow(size, F_RES, F_RES);
+                    self.i(I::I32Xor);
+                    if cc == Cc::le {
+                        self.zero_of(F_RES);
+                        self.i(I::I32Or);
+                    }
+                }
                 _ => return false,
             },
             State::Known { op, size } if op == lazy::INC || op == lazy::DEC => match cc {
                 Cc::e => self.zero_of(F_RES),
                 Cc::s => self.sign_of(F_RES, size),
+                Cc::o | Cc::l | Cc::le => {
+                    // OF: the result is the signed minimum (inc) or maximum (dec).
+                    let min = 1u64 << (size * 8 - 1);
+                    let of = if op == lazy::INC { min } else { min - 1 };
+                    if cc == Cc::o {
+                        self.i(I::LocalGet(F_RES))
+                            .i(I::I64Const(of as i64))
+                            .i(I::I64Eq);
+                    } else {
+                        self.sign_of(F_RES, size);
+                        self.i(I::LocalGet(F_RES))
+                            .i(I::I64Const(of as i64))
+                            .i(I::I64Eq);
+                        self.i(I::I32Xor);
+                        if cc == Cc::le {
+                            self.zero_of(F_RES);
+                            self.i(I::I32Or);
+                        }
+                    }
+                }
                 _ => return false,
             },
             State::Logic { size } => match cc {
