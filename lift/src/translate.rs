@@ -8,8 +8,9 @@
 //! - Direct calls to lifted functions are Wasm calls; the guest return address is still pushed,
 //!   and after the call the code checks that the guest came back there (else it leaves to the
 //!   runtime, which makes longjmp and signal returns safe). Tail jumps are Wasm calls whose result
-//!   is returned. Indirect calls and jumps outside known jump tables leave to the runtime, which
-//!   looks the target up in the lifted map and otherwise interprets.
+//!   is returned. Indirect calls and jumps outside known jump tables go through the ELF's
+//!   dispatch function (`dispatch`), which calls the lifted function at the target or leaves to
+//!   the runtime, which looks the target up in the lifted map and otherwise interprets.
 //! - Instructions not lowered inline run in the interpreter through the single-instruction
 //!   helper; `syscall` is one of them and ends its block, so the runtime resumes after it.
 //!
