@@ -37,14 +37,16 @@ mod regs;
 mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_calls;
 
 use iced_x86::{FlowControl, Instruction, Mnemonic};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use wasm_encoder::{BlockType, Instruction as I};
 
-use crate::link::{EXIT_CONTINUE, LiftedElf, Link, MAX_DEPTH, MapEntry, Report};
+use crate::link::{EXIT_CONTINUE, LiftedElf, Link, MapEntry, Report};
 use cfg::{Cfg, Context, End};
-use emit::{DEPTH, ENTRY, EXIT_CODE, Fx, ICNT, Label, NEXT};
+use emit::{ENTRY, EXIT_CODE, Fx, ICNT, Label, NEXT};
 use flags::State;
 use insn::At;
 
@@ -249,7 +251,9 @@ impl<'a> Function<'a> {
             fx.cpu_load64(libc_shim::cpu::offset::FLAGS_STORED);
             fx.i(I::LocalSet(emit::F_STORED));
         }
+        fx.call_guard(self.cfg.entry);
         fx.i(I::LocalGet(ENTRY)).i(I::LocalSet(NEXT));
+        fx.push_label(Label::ExitDone, BlockType::Empty, false);
         fx.push_label(Label::ExitKeepFlags, BlockType::Empty, false);
         fx.push_label(Label::Exit, BlockType::Empty, false);
         fx.push_label(Label::Top, BlockType::Empty, true);
@@ -270,6 +274,9 @@ impl<'a> Function<'a> {
         fx.store_flags();
         fx.end(); // ExitKeepFlags
         fx.epilogue();
+        fx.end(); // ExitDone
+        fx.flush_count();
+        fx.i(I::LocalGet(EXIT_CODE));
         fx.i(I::End);
         fx.f.clone().into_raw_body()
     }
@@ -382,7 +389,7 @@ impl<'a> Function<'a> {
                 if self.cfg.index.contains_key(&t) {
                     self.goto(t);
                 } else if let Some(&(func, block)) = self.callees.get(&t) {
-                    self.tail_call(t, func, block);
+                    self.tail_call(func, block);
                 } else {
                     self.fx.exit_to(t);
                 }
@@ -405,7 +412,6 @@ impl<'a> Function<'a> {
             }
             FlowControl::Call if ins.is_call_near() => {
                 let t = ins.near_branch_target();
-                self.stack_check(ins.ip());
                 self.fx.push_value(|fx| {
                     fx.i(I::I64Const(next as i64));
                 });
@@ -416,7 +422,6 @@ impl<'a> Function<'a> {
                 }
             }
             FlowControl::IndirectCall if ins.op_count() == 1 => {
-                self.stack_check(ins.ip());
                 self.fx.ea_target(ins);
                 self.fx.i(I::LocalSet(emit::T0 + 3));
                 self.fx.push_value(|fx| {
@@ -445,47 +450,11 @@ impl<'a> Function<'a> {
         self.jump_tables.get(&ins.ip()).cloned()
     }
 
-    /// Leaves to the interpreter at `ip` (a call) when pushing would go below the main stack
-    /// (`cpu.stack_guard`, within a window below it): the interpreter then faults on the guard
-    /// page like the CPU, instead of lifted code writing past it.
-    fn stack_check(&mut self, ip: u64) {
-        const WINDOW: i64 = 1 << 20;
-        let fx = &mut self.fx;
-        fx.cpu_load64(libc_shim::cpu::offset::STACK_GUARD);
-        fx.i(I::I64Const(7))
-            .i(I::I64Add)
-            .i(I::LocalGet(emit::GPR0 + 4))
-            .i(I::I64Sub)
-            .i(I::I64Const(WINDOW))
-            .i(I::I64LtU);
-        fx.if_();
-        // Flags are dead at a call (the ABI).
-        fx.exit_to_keep_flags(ip);
-        fx.end();
-    }
-
-    /// Past [`MAX_DEPTH`] nested lifted calls, leaves to the runtime at `target` instead; with
-    /// `call` the flags are dead there (a call's target, by the ABI), else (a jump) stored.
-    fn depth_guard(&mut self, target: u64, call: bool) {
-        let fx = &mut self.fx;
-        fx.i(I::LocalGet(DEPTH))
-            .i(I::I32Const(MAX_DEPTH))
-            .i(I::I32GeS);
-        fx.if_();
-        if call {
-            fx.exit_to_keep_flags(target);
-        } else {
-            fx.exit_to(target);
-        }
-        fx.end();
-    }
-
     /// A direct call of a lifted function whose return address is already pushed. Afterwards
     /// only the registers the callee (and what it calls) may have changed are reloaded; if it
     /// stopped or did not come back to `ret`, the function leaves with the CPU state as the
     /// callee left it.
     fn call(&mut self, target: u64, func: u32, block: u32, ret: u64) {
-        self.depth_guard(target, true);
         let fx = &mut self.fx;
         // The pushed return address made rsp dirty.
         fx.store_gprs(self.dirty | 1 << 4);
@@ -494,46 +463,27 @@ impl<'a> Function<'a> {
         self.after_call(changed, ret);
     }
 
-    /// After a call whose exit code is on the stack: reloads the registers in `changed` (and
-    /// rsp) and continues at `ret`, or leaves if the callee stopped or did not come back there.
+    /// After a call whose exit code is on the stack: leaves if the callee stopped or did not
+    /// come back to `ret`, else reloads the registers in `changed` (and rsp) and continues there.
+    ///
+    /// The way out stores nothing ([`Label::ExitDone`]): every register this function holds was
+    /// stored before the call, and the callee left what it changed (and rip) in `cpu`.
     fn after_call(&mut self, changed: u16, ret: u64) {
         let fx = &mut self.fx;
-        fx.i(I::LocalSet(EXIT_CODE));
-        fx.load_gprs((fx.used & changed) | 1 << 4);
-        fx.i(I::LocalGet(EXIT_CODE));
+        fx.i(I::LocalTee(EXIT_CODE));
         fx.cpu_load64(libc_shim::cpu::offset::RIP);
         fx.i(I::I64Const(ret as i64)).i(I::I64Ne).i(I::I32Or);
         fx.if_();
-        // Every register is now as in the CPU state (stored before, or reloaded); so are flags.
-        fx.cpu_load64(libc_shim::cpu::offset::RIP);
-        fx.i(I::LocalSet(emit::EXIT_RIP));
-        fx.br(Label::ExitKeepFlags);
+        fx.br(Label::ExitDone);
         fx.end();
+        fx.load_gprs((fx.used & changed) | 1 << 4);
         self.goto(ret);
-    }
-
-    /// Past [`MAX_DEPTH`], leaves to the runtime at the address in local `target` (flags as
-    /// in [`Self::depth_guard`]).
-    fn depth_guard_dynamic(&mut self, target: u32, call: bool) {
-        let fx = &mut self.fx;
-        fx.i(I::LocalGet(DEPTH))
-            .i(I::I32Const(MAX_DEPTH))
-            .i(I::I32GeS);
-        fx.if_();
-        fx.i(I::LocalGet(target));
-        if call {
-            fx.exit_dynamic_keep_flags(EXIT_CONTINUE);
-        } else {
-            fx.exit_dynamic(EXIT_CONTINUE);
-        }
-        fx.end();
     }
 
     /// An indirect call (return address already pushed) of the address in local `target`
     /// through the dispatch function; afterwards as [`Self::call`], with every register the
     /// function uses reloaded (the callee is unknown).
     fn indirect_call(&mut self, target: u32, ret: u64) {
-        self.depth_guard_dynamic(target, true);
         let fx = &mut self.fx;
         fx.store_gprs(self.dirty | 1 << 4);
         fx.cpu_store64(libc_shim::cpu::offset::RIP, |fx| {
@@ -546,7 +496,6 @@ impl<'a> Function<'a> {
     /// An indirect jump to the address in local `target` through the dispatch function, which
     /// returns what the target returns (or leaves the target in `cpu.rip` for the runtime).
     fn indirect_jump(&mut self, target: u32) {
-        self.depth_guard_dynamic(target, false);
         let fx = &mut self.fx;
         fx.store_gprs(fx.modified);
         fx.store_flags();
@@ -559,8 +508,7 @@ impl<'a> Function<'a> {
     }
 
     /// A jump to another lifted function: call it and return what it returns.
-    fn tail_call(&mut self, target: u64, func: u32, block: u32) {
-        self.depth_guard(target, false);
+    fn tail_call(&mut self, func: u32, block: u32) {
         let fx = &mut self.fx;
         fx.store_gprs(fx.modified);
         fx.store_flags();

@@ -33,7 +33,7 @@ use iced_x86::Register;
 use libc_shim::cpu::offset;
 use wasm_encoder::{BlockType, Function, Instruction as I, MemArg, ValType};
 
-use crate::link::Link;
+use crate::link::{Link, MAX_DEPTH};
 
 /// Local indices. Parameters: 0 cpu, 1 entry, 2 depth.
 pub const CPU: u32 = 0;
@@ -71,6 +71,9 @@ pub enum Label {
     /// The way out where the flags in `cpu` are already right or dead (after `ret` or at a
     /// call, by the ABI; after a callee or the helper stopped).
     ExitKeepFlags,
+    /// The way out where `cpu` is already complete (registers, rip, flags): after a callee that
+    /// stopped or did not return to its call; only the instruction count is added.
+    ExitDone,
     Top,
     /// Ends right before block `k`.
     Before(usize),
@@ -282,16 +285,8 @@ impl<'a> Fx<'a> {
 
     // ---- leaving ----
 
-    /// Leaves through the epilogue with `cpu.rip` = the i64 on the stack.
-    pub fn exit_dynamic(&mut self, code: i32) {
-        self.i(I::LocalSet(EXIT_RIP));
-        if code != crate::link::EXIT_CONTINUE {
-            self.i(I::I32Const(code)).i(I::LocalSet(EXIT_CODE));
-        }
-        self.br(Label::Exit);
-    }
-
-    /// [`Self::exit_dynamic`] without storing the flags ([`Label::ExitKeepFlags`]).
+    /// Leaves with `cpu.rip` = the i64 on the stack and exit code `code`, without storing the
+    /// flags ([`Label::ExitKeepFlags`]: they are dead there).
     pub fn exit_dynamic_keep_flags(&mut self, code: i32) {
         self.i(I::LocalSet(EXIT_RIP));
         if code != crate::link::EXIT_CONTINUE {
@@ -314,14 +309,45 @@ impl<'a> Fx<'a> {
     }
 
     /// The epilogue after the `$exit_keep_flags` block (the `$exit` block inside it stored the
-    /// flags): registers, rip, the instruction count.
+    /// flags): registers and rip. The instruction count follows the `$exit_done` block.
     pub fn epilogue(&mut self) {
         self.store_gprs(self.modified);
         self.cpu_store64(offset::RIP, |fx| {
             fx.i(I::LocalGet(EXIT_RIP));
         });
-        self.flush_count();
-        self.i(I::LocalGet(EXIT_CODE));
+    }
+
+    /// At a lifted call's target (`depth > 0`, so the entry block at `entry`), leaves at once
+    /// with `cpu` untouched when the call nests [`MAX_DEPTH`] deep or the pushed return address
+    /// came within a window of the stack guard (`cpu.stack_guard`): the runtime then runs the
+    /// function, and the interpreter faults on the guard page like the CPU. The caller, seeing
+    /// that the callee did not return, leaves too.
+    ///
+    /// The window is generous (1 MiB) because only calls are checked: a function's own frame
+    /// below the return address is not.
+    pub fn call_guard(&mut self, entry: u64) {
+        const WINDOW: i64 = 1 << 20;
+        self.i(I::LocalGet(DEPTH))
+            .i(I::I32Const(MAX_DEPTH))
+            .i(I::I32GeS);
+        // The return address went below the guard, by at most the window:
+        // `guard - 1 - rsp <u WINDOW`.
+        self.i(I::LocalGet(DEPTH)).i(I::I32Const(0)).i(I::I32Ne);
+        self.cpu_load64(offset::STACK_GUARD);
+        self.i(I::LocalGet(GPR0 + 4))
+            .i(I::I64Sub)
+            .i(I::I64Const(-1))
+            .i(I::I64Add)
+            .i(I::I64Const(WINDOW))
+            .i(I::I64LtU)
+            .i(I::I32And)
+            .i(I::I32Or);
+        self.if_();
+        self.cpu_store64(offset::RIP, |fx| {
+            fx.i(I::I64Const(entry as i64));
+        });
+        self.i(I::I32Const(crate::link::EXIT_CONTINUE)).i(I::Return);
+        self.end();
     }
 
     // ---- guest memory ----

@@ -251,6 +251,7 @@ pub fn run_lifted(
                 .get_typed_func::<(i32, i32, i32), i32>(&mut store, &format!("f{}", e.func))
                 .unwrap();
             counts.lifted_calls += 1;
+            let retired = read_cpu(mem.data(&store)).lifted;
             let r = f
                 .call(&mut store, (CPU_ADDR as i32, e.block as i32, 0))
                 .expect("lifted code does not trap");
@@ -261,9 +262,10 @@ pub fn run_lifted(
                     read_cpu(mem.data(&store)).rip
                 );
             }
-            // No progress (lifted code left at its entry for the interpreter): as the runtime
-            // does, interpret that instruction.
-            if read_cpu(mem.data(&store)).rip == rip {
+            // No progress (lifted code left at its entry for the interpreter, having retired
+            // nothing): as the runtime does, interpret that instruction.
+            let after = read_cpu(mem.data(&store));
+            if after.rip == rip && after.lifted == retired {
                 counts.interpreted += 1;
                 let (r, e) = step(mem.data_mut(&mut store));
                 assert_eq!(r, 0, "interpreter stopped: {e:?} at {rip:#x}");

@@ -46,80 +46,123 @@
     local.get 0
     i32.load offset=140
     local.set 32
+    local.get 2
+    i32.const 200
+    i32.ge_s
+    local.get 2
+    i32.const 0
+    i32.ne
+    local.get 0
+    i64.load offset=608
+    local.get 7
+    i64.sub
+    i64.const -1
+    i64.add
+    i64.const 1048576
+    i64.lt_u
+    i32.and
+    i32.or
+    if ;; label = @1
+      local.get 0
+      i64.const 4198400
+      i64.store offset=128
+      i32.const 0
+      return
+    end
     local.get 1
     local.set 33
     block ;; label = @1
       block ;; label = @2
-        loop ;; label = @3
-          block ;; label = @4
+        block ;; label = @3
+          loop ;; label = @4
             block ;; label = @5
-              local.get 33
-              br_table 0 (;@5;) 1 (;@4;) 0 (;@5;)
-            end
-            i64.const 0
-            local.set 25
-            i64.const 0
-            local.set 26
-            local.get 25
-            local.get 26
-            i64.xor
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 27
-            local.get 27
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 3
-            local.get 27
-            local.set 19
-            i32.const 7
-            local.set 31
-            i32.const 4
-            local.set 32
-            local.get 22
-            i64.const -2262
-            i64.and
-            local.set 22
-            local.get 24
-            i64.const 1
-            i64.add
-            local.set 24
-            local.get 0
-            local.get 3
-            i64.store
-            local.get 0
-            local.get 4
-            i64.store offset=8
-            local.get 0
-            local.get 5
-            i64.store offset=16
-            local.get 0
-            local.get 6
-            i64.store offset=24
-            local.get 0
-            local.get 19
-            i64.store offset=144
-            local.get 0
-            local.get 20
-            i64.store offset=152
-            local.get 0
-            local.get 21
-            i64.store offset=160
-            local.get 0
-            local.get 22
-            i64.store offset=168
-            local.get 0
-            local.get 31
-            i32.store offset=136
-            local.get 0
-            local.get 32
-            i32.store offset=140
-            local.get 0
-            i64.const 4198402
-            i64.store offset=128
-            local.get 0
-            call 0
-            if ;; label = @5
+              block ;; label = @6
+                local.get 33
+                br_table 0 (;@6;) 1 (;@5;) 0 (;@6;)
+              end
+              i64.const 0
+              local.set 25
+              i64.const 0
+              local.set 26
+              local.get 25
+              local.get 26
+              i64.xor
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 27
+              local.get 27
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 3
+              local.get 27
+              local.set 19
+              i32.const 7
+              local.set 31
+              i32.const 4
+              local.set 32
+              local.get 22
+              i64.const -2262
+              i64.and
+              local.set 22
+              local.get 24
+              i64.const 1
+              i64.add
+              local.set 24
+              local.get 0
+              local.get 3
+              i64.store
+              local.get 0
+              local.get 4
+              i64.store offset=8
+              local.get 0
+              local.get 5
+              i64.store offset=16
+              local.get 0
+              local.get 6
+              i64.store offset=24
+              local.get 0
+              local.get 19
+              i64.store offset=144
+              local.get 0
+              local.get 20
+              i64.store offset=152
+              local.get 0
+              local.get 21
+              i64.store offset=160
+              local.get 0
+              local.get 22
+              i64.store offset=168
+              local.get 0
+              local.get 31
+              i32.store offset=136
+              local.get 0
+              local.get 32
+              i32.store offset=140
+              local.get 0
+              i64.const 4198402
+              i64.store offset=128
+              local.get 0
+              call 0
+              if ;; label = @6
+                local.get 0
+                i64.load
+                local.set 3
+                local.get 0
+                i64.load offset=8
+                local.set 4
+                local.get 0
+                i64.load offset=16
+                local.set 5
+                local.get 0
+                i64.load offset=24
+                local.set 6
+                local.get 0
+                i64.load offset=128
+                local.set 23
+                i32.const 1
+                local.set 34
+                br 4 (;@2;)
+              end
               local.get 0
               i64.load
               local.set 3
@@ -132,70 +175,67 @@
               local.get 0
               i64.load offset=24
               local.set 6
+              i64.const 39
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 27
+              local.get 27
+              i32.wrap_i64
+              i64.extend_i32_u
+              local.set 3
+              local.get 24
+              i64.const 2
+              i64.add
+              local.set 24
               local.get 0
-              i64.load offset=128
-              local.set 23
-              i32.const 1
-              local.set 34
-              br 4 (;@1;)
-            end
-            local.get 0
-            i64.load
-            local.set 3
-            local.get 0
-            i64.load offset=8
-            local.set 4
-            local.get 0
-            i64.load offset=16
-            local.set 5
-            local.get 0
-            i64.load offset=24
-            local.set 6
-            i64.const 39
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 27
-            local.get 27
-            i32.wrap_i64
-            i64.extend_i32_u
-            local.set 3
-            local.get 24
-            i64.const 2
-            i64.add
-            local.set 24
-            local.get 0
-            local.get 3
-            i64.store
-            local.get 0
-            local.get 4
-            i64.store offset=8
-            local.get 0
-            local.get 14
-            i64.store offset=88
-            local.get 0
-            local.get 19
-            i64.store offset=144
-            local.get 0
-            local.get 20
-            i64.store offset=152
-            local.get 0
-            local.get 21
-            i64.store offset=160
-            local.get 0
-            local.get 22
-            i64.store offset=168
-            local.get 0
-            local.get 31
-            i32.store offset=136
-            local.get 0
-            local.get 32
-            i32.store offset=140
-            local.get 0
-            i64.const 4198409
-            i64.store offset=128
-            local.get 0
-            call 0
-            if ;; label = @5
+              local.get 3
+              i64.store
+              local.get 0
+              local.get 4
+              i64.store offset=8
+              local.get 0
+              local.get 14
+              i64.store offset=88
+              local.get 0
+              local.get 19
+              i64.store offset=144
+              local.get 0
+              local.get 20
+              i64.store offset=152
+              local.get 0
+              local.get 21
+              i64.store offset=160
+              local.get 0
+              local.get 22
+              i64.store offset=168
+              local.get 0
+              local.get 31
+              i32.store offset=136
+              local.get 0
+              local.get 32
+              i32.store offset=140
+              local.get 0
+              i64.const 4198409
+              i64.store offset=128
+              local.get 0
+              call 0
+              if ;; label = @6
+                local.get 0
+                i64.load
+                local.set 3
+                local.get 0
+                i64.load offset=8
+                local.set 4
+                local.get 0
+                i64.load offset=88
+                local.set 14
+                local.get 0
+                i64.load offset=128
+                local.set 23
+                i32.const 1
+                local.set 34
+                br 4 (;@2;)
+              end
               local.get 0
               i64.load
               local.set 3
@@ -206,96 +246,81 @@
               i64.load offset=88
               local.set 14
               local.get 0
-              i64.load offset=128
-              local.set 23
-              i32.const 1
-              local.set 34
-              br 4 (;@1;)
+              i64.load offset=144
+              local.set 19
+              local.get 0
+              i64.load offset=152
+              local.set 20
+              local.get 0
+              i64.load offset=160
+              local.set 21
+              local.get 0
+              i64.load offset=168
+              local.set 22
+              local.get 0
+              i32.load offset=136
+              local.set 31
+              local.get 0
+              i32.load offset=140
+              local.set 32
             end
-            local.get 0
-            i64.load
-            local.set 3
-            local.get 0
-            i64.load offset=8
-            local.set 4
-            local.get 0
-            i64.load offset=88
-            local.set 14
-            local.get 0
-            i64.load offset=144
-            local.set 19
-            local.get 0
-            i64.load offset=152
-            local.set 20
-            local.get 0
-            i64.load offset=160
-            local.set 21
-            local.get 0
-            i64.load offset=168
-            local.set 22
-            local.get 0
-            i32.load offset=136
-            local.set 31
-            local.get 0
-            i32.load offset=140
-            local.set 32
+            local.get 24
+            i64.const 1
+            i64.add
+            local.set 24
+            local.get 7
+            i32.wrap_i64
+            i64.load offset=65536 align=1
+            local.get 7
+            i64.const 8
+            i64.add
+            local.set 7
+            local.set 23
+            br 2 (;@2;)
           end
-          local.get 24
-          i64.const 1
-          i64.add
-          local.set 24
-          local.get 7
-          i32.wrap_i64
-          i64.load offset=65536 align=1
-          local.get 7
-          i64.const 8
-          i64.add
-          local.set 7
-          local.set 23
-          br 2 (;@1;)
+          unreachable
         end
-        unreachable
+        local.get 0
+        local.get 19
+        i64.store offset=144
+        local.get 0
+        local.get 20
+        i64.store offset=152
+        local.get 0
+        local.get 21
+        i64.store offset=160
+        local.get 0
+        local.get 22
+        i64.store offset=168
+        local.get 0
+        local.get 31
+        i32.store offset=136
+        local.get 0
+        local.get 32
+        i32.store offset=140
       end
       local.get 0
-      local.get 19
-      i64.store offset=144
+      local.get 3
+      i64.store
       local.get 0
-      local.get 20
-      i64.store offset=152
+      local.get 4
+      i64.store offset=8
       local.get 0
-      local.get 21
-      i64.store offset=160
+      local.get 5
+      i64.store offset=16
       local.get 0
-      local.get 22
-      i64.store offset=168
+      local.get 6
+      i64.store offset=24
       local.get 0
-      local.get 31
-      i32.store offset=136
+      local.get 7
+      i64.store offset=32
       local.get 0
-      local.get 32
-      i32.store offset=140
+      local.get 14
+      i64.store offset=88
+      local.get 0
+      local.get 23
+      i64.store offset=128
     end
-    local.get 0
-    local.get 3
-    i64.store
-    local.get 0
-    local.get 4
-    i64.store offset=8
-    local.get 0
-    local.get 5
-    i64.store offset=16
-    local.get 0
-    local.get 6
-    i64.store offset=24
-    local.get 0
-    local.get 7
-    i64.store offset=32
-    local.get 0
-    local.get 14
-    i64.store offset=88
-    local.get 0
-    local.get 23
-    i64.store offset=128
     local.get 0
     local.get 0
     i64.load offset=600
