@@ -37,8 +37,8 @@ mod difftest_x87;
 mod exec;
 mod f80;
 mod flags;
-#[cfg(test)]
-mod generator;
+#[cfg(any(test, feature = "generator"))]
+pub mod generator;
 mod mmx;
 mod muldiv;
 mod operand;
@@ -51,8 +51,8 @@ mod sse_round;
 mod sse_str;
 mod string;
 mod system;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "generator"))]
+pub mod testing;
 mod x87;
 
 pub use flags::{rflags, set_rflags};

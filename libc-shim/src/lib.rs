@@ -14,7 +14,7 @@
 #![no_std]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "generator"))]
 extern crate std;
 
 pub mod abi;

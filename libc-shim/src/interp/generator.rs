@@ -1,9 +1,16 @@
-//! Instruction-test generator (test-only): enumerates every legacy-encoded iced-x86 [`Code`]
+//! Instruction-test generator: enumerates every legacy-encoded iced-x86 [`Code`]
 //! valid in 64-bit mode (`forms`), builds [`CASES`] cases per runnable form (`cases`), runs each
 //! natively and in the interpreter through the differential harness (`testing`) and writes the
 //! per-form results to `docs/coverage.md`.
 //!
-//! Regenerate the table: `BLESS=1 cargo test -p libc-shim --release generator -- --ignored`.
+//! Compiled for the crate's tests and, with the `generator` feature (host only), as a library:
+//! the lifter runs every case a third way ([`ThirdWay`], `lift/tests/generator.rs`) and fills
+//! the table's lifted columns.
+//!
+//! Regenerate the whole table, lifted columns included:
+//! `BLESS=1 cargo test -p oci2wasm-lift --release --test generator -- --ignored`.
+//! `BLESS=1 cargo test -p libc-shim --release generator -- --ignored` regenerates the
+//! interpreter's columns only and carries the lifted ones over from the committed table.
 //! Without `BLESS` the ignored test fails if the fresh table differs from the committed one or
 //! if a form the interpreter implements fails a case. `generator_sample` (not ignored) runs
 //! every 40th form and checks its row against the committed table. `GEN_TRACE=1` prints each
@@ -23,11 +30,11 @@
 //! between loads of mm0-mm7 from `[rsi]` and stores to `[rdi+0x200]`. Control-flow forms run in
 //! the fixed layout of `branch`.
 
-mod branch;
-mod cases;
-mod forms;
-mod report;
-mod tolerance;
+pub mod branch;
+pub mod cases;
+pub mod forms;
+pub mod report;
+pub mod tolerance;
 
 use std::format;
 use std::string::{String, ToString};
@@ -38,28 +45,76 @@ use iced_x86::{Code, CpuidFeature, Mnemonic as M, OpCodeOperandKind, RflagsBits}
 
 use super::Exit;
 use super::flags::{AF, CF, DF, OF, PF, SF, ZF};
-use super::testing::{FLAGS, State, assemble, run_interp, run_native};
+use super::testing::{FLAGS, SNIPPET, State, assemble, run_interp, run_native};
 use cases::{Op, Rng};
 use forms::Variant;
 use tolerance::Tol;
 
 /// Cases per runnable form.
-const CASES: usize = 24;
+pub const CASES: usize = 24;
 
 /// Result of one form.
-struct Row {
-    code: Code,
-    variant: Variant,
-    cases: usize,
-    passed: usize,
-    failed: usize,
-    not_impl: usize,
+#[derive(Debug)]
+pub struct Row {
+    pub code: Code,
+    pub variant: Variant,
+    pub cases: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub not_impl: usize,
     /// Skip reason, or the first difference of a failing case.
-    note: String,
-    skipped: bool,
+    pub note: String,
+    pub skipped: bool,
+    /// The third way's results (the lifter's), when it ran.
+    pub third: Option<Tally>,
 }
 
-fn flag_mask(code: Code) -> u64 {
+/// Results of a third way of running a form's cases: only the cases the interpreter implements
+/// run, compared with the native result under the same masks and tolerances.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    /// Cases in which the form's own instruction ran in the third way's code (for the lifter:
+    /// lowered inline, not handed to the interpreter).
+    pub inline: usize,
+    /// The first difference of a failing case.
+    pub note: String,
+}
+
+/// One prepared case of a form: the snippet, its input and how its result is compared.
+#[derive(Debug)]
+pub struct Case {
+    /// The case number within the form (cases `fix_divide` rejects are left out).
+    pub index: usize,
+    pub ops: Vec<Op>,
+    pub input: State,
+    /// The snippet, to be placed at [`SNIPPET`](super::testing::SNIPPET); it ends by jumping
+    /// to [`EPILOGUE`](super::testing::EPILOGUE).
+    pub code: Vec<u8>,
+    /// Guest address of the form's own instruction within the snippet.
+    pub form_at: u64,
+    /// RFLAGS bits compared.
+    pub mask: u64,
+    pub tol: Tol,
+}
+
+/// What a third way made of one case.
+#[derive(Debug)]
+pub struct ThirdRun {
+    /// The final state, or why the run did not reach the epilogue.
+    pub result: Result<State, String>,
+    /// Whether the form's own instruction ran in the third way's code.
+    pub inline: bool,
+}
+
+/// A third way to run the cases (the lifter's), besides native and interpreted.
+pub trait ThirdWay {
+    fn run(&mut self, code: Code, case: &Case) -> ThirdRun;
+}
+
+/// RFLAGS bits compared for `code`: [`FLAGS`] minus those iced-x86 calls undefined.
+pub fn flag_mask(code: Code) -> u64 {
     let u = cases::bare(code).rflags_undefined();
     let mut m = FLAGS;
     for (bit, f) in [
@@ -126,8 +181,9 @@ fn shift_mask(code: Code, ops: &mut [Op], s: &mut State, mut mask: u64) -> u64 {
     mask & !AF
 }
 
-/// The first difference between native and interpreted results, if any, under `tol`.
-fn compare(n: &State, i: &State, exit: Exit, mask: u64, tol: Tol) -> Option<String> {
+/// The first difference between native and interpreted (or lifted) results, if any, under
+/// `tol`; `exit` is how the second run ended ([`Exit::Halt`] when it reached the epilogue).
+pub fn compare(n: &State, i: &State, exit: Exit, mask: u64, tol: Tol) -> Option<String> {
     if exit != Exit::Halt {
         return Some(format!("interpreter stopped with {exit:?}"));
     }
@@ -177,61 +233,73 @@ fn is_mmx(code: Code) -> bool {
     })
 }
 
-/// Assembles the form's bytes between the x87 or MMX prologue/epilogue when needed; `top`
-/// loads st(0) from `[rsi+16]` instead of `fldpi`.
-fn snippet(bytes: &[u8], x87: bool, mmx: bool, top: bool) -> Vec<u8> {
-    let mms = [mm0, mm1, mm2, mm3, mm4, mm5, mm6, mm7];
-    assemble(&|a: &mut CodeAssembler| {
-        if mmx {
-            for (i, m) in mms.into_iter().enumerate() {
-                a.movq(m, qword_ptr(rsi + 8 * i as i32))?;
-            }
-            a.db(bytes)?;
-            for (i, m) in mms.into_iter().enumerate() {
-                a.movq(qword_ptr(rdi + 0x200 + 8 * i as i32), m)?;
-            }
-            return a.emms();
+const MMS: [AsmRegisterMm; 8] = [mm0, mm1, mm2, mm3, mm4, mm5, mm6, mm7];
+
+/// What runs before the form: the MMX loads, or the x87 setup; `top` loads st(0) from
+/// `[rsi+16]` instead of `fldpi`.
+fn prologue(a: &mut CodeAssembler, x87: bool, mmx: bool, top: bool) -> Result<(), IcedError> {
+    if mmx {
+        for (i, m) in MMS.into_iter().enumerate() {
+            a.movq(m, qword_ptr(rsi + 8 * i as i32))?;
         }
-        if x87 {
-            // Known contents in all eight physical registers, then empty tags: fnsave/fxsave
-            // store empty registers' stale contents.
-            for _ in 0..8 {
-                a.fld1()?;
-            }
-            a.fninit()?;
-            a.fldcw(word_ptr(rsi + 24))?;
-            a.fld(qword_ptr(rsi))?;
-            a.fld(qword_ptr(rsi + 8))?;
-            if top {
-                a.fld(qword_ptr(rsi + 16))?;
-            } else {
-                a.fldpi()?;
-            }
+    } else if x87 {
+        // Known contents in all eight physical registers, then empty tags: fnsave/fxsave
+        // store empty registers' stale contents.
+        for _ in 0..8 {
+            a.fld1()?;
         }
-        a.db(bytes)?;
-        if x87 {
-            a.fnstsw(ax)?;
-            a.and(eax, 0x7f00)?;
-            for i in 0..4 {
-                a.fstp(tword_ptr(rdi + 0x100 + 16 * i))?;
-            }
+        a.fninit()?;
+        a.fldcw(word_ptr(rsi + 24))?;
+        a.fld(qword_ptr(rsi))?;
+        a.fld(qword_ptr(rsi + 8))?;
+        if top {
+            a.fld(qword_ptr(rsi + 16))?;
+        } else {
+            a.fldpi()?;
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
-/// Runs `n` cases of one form.
-fn run_form(code: Code, variant: Variant, n: usize) -> Row {
-    let mut row = Row {
-        code,
-        variant,
-        cases: 0,
-        passed: 0,
-        failed: 0,
-        not_impl: 0,
-        note: String::new(),
-        skipped: false,
+/// What runs after the form: the MMX stores, or the x87 status word and stack to memory.
+fn epilogue(a: &mut CodeAssembler, x87: bool, mmx: bool) -> Result<(), IcedError> {
+    if mmx {
+        for (i, m) in MMS.into_iter().enumerate() {
+            a.movq(qword_ptr(rdi + 0x200 + 8 * i as i32), m)?;
+        }
+        a.emms()?;
+    } else if x87 {
+        a.fnstsw(ax)?;
+        a.and(eax, 0x7f00)?;
+        for i in 0..4 {
+            a.fstp(tword_ptr(rdi + 0x100 + 16 * i))?;
+        }
+    }
+    Ok(())
+}
+
+/// Assembles the form's bytes between the x87 or MMX prologue/epilogue when needed; the
+/// snippet and the address of the form's bytes in it.
+fn snippet(bytes: &[u8], x87: bool, mmx: bool, top: bool) -> (Vec<u8>, u64) {
+    let code = assemble(&|a: &mut CodeAssembler| {
+        prologue(a, x87, mmx, top)?;
+        a.db(bytes)?;
+        epilogue(a, x87, mmx)
+    });
+    let before = if x87 || mmx {
+        let mut a = CodeAssembler::new(64).unwrap();
+        prologue(&mut a, x87, mmx, top).unwrap();
+        a.assemble(SNIPPET).unwrap().len() as u64
+    } else {
+        0
     };
+    (code, SNIPPET + before)
+}
+
+/// The first `n` cases of one form (fewer where `fix_divide` rejects one), and the skip
+/// reason if the form stopped being encodable (the cases before it still run).
+pub fn cases(code: Code, variant: Variant, n: usize) -> (Vec<Case>, Option<String>) {
+    let mut out = Vec::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (code as u64).wrapping_mul(0x1000_0000_01b3));
     let base_mask = flag_mask(code);
     let x87 = is_x87(code);
@@ -263,22 +331,56 @@ fn run_form(code: Code, variant: Variant, n: usize) -> Row {
         } else {
             cases::encode(code, &ops, 0x1000).map(|b| snippet(&b, x87 && !mmx, mmx, top))
         };
-        let Some(code_bytes) = bytes else {
-            row.skipped = true;
-            row.note = "skipped: encoding decodes as another form (aliases)".to_string();
-            return row;
+        let Some((code_bytes, form_at)) = bytes else {
+            let note = "skipped: encoding decodes as another form (aliases)".to_string();
+            return (out, Some(note));
         };
+        let tol = Tol::of(code, &ops);
+        out.push(Case {
+            index: k,
+            ops,
+            input: s,
+            code: code_bytes,
+            form_at,
+            mask,
+            tol,
+        });
+    }
+    (out, None)
+}
+
+/// Runs `n` cases of one form natively and interpreted, and a third way if given.
+pub fn run_form<'t>(
+    code: Code,
+    variant: Variant,
+    n: usize,
+    mut third: Option<&mut (dyn ThirdWay + 't)>,
+) -> Row {
+    let mut row = Row {
+        code,
+        variant,
+        cases: 0,
+        passed: 0,
+        failed: 0,
+        not_impl: 0,
+        note: String::new(),
+        skipped: false,
+        third: third.as_ref().map(|_| Tally::default()),
+    };
+    let (cases, skip) = cases(code, variant, n);
+    for case in &cases {
+        let k = case.index;
         if std::env::var_os("GEN_TRACE").is_some() {
-            std::eprintln!("{code:?} case {k} {ops:?}");
+            std::eprintln!("{code:?} case {k} {:?}", case.ops);
         }
-        let native = run_native(&code_bytes, &s);
-        let (interp, exit) = run_interp(&code_bytes, &s);
+        let native = run_native(&case.code, &case.input);
+        let (interp, exit) = run_interp(&case.code, &case.input);
         row.cases += 1;
         if exit == Exit::InvalidOpcode {
             row.not_impl += 1;
             continue;
         }
-        match compare(&native, &interp, exit, mask, Tol::of(code, &ops)) {
+        match compare(&native, &interp, exit, case.mask, case.tol) {
             None => row.passed += 1,
             Some(d) => {
                 if row.failed == 0 {
@@ -287,11 +389,38 @@ fn run_form(code: Code, variant: Variant, n: usize) -> Row {
                 row.failed += 1;
             }
         }
+        if let (Some(t), Some(tally)) = (third.as_deref_mut(), row.third.as_mut()) {
+            let run = t.run(code, case);
+            let diff = match &run.result {
+                Ok(state) => compare(&native, state, Exit::Halt, case.mask, case.tol),
+                Err(e) => Some(e.clone()),
+            };
+            tally.inline += run.inline as usize;
+            match diff {
+                None => tally.passed += 1,
+                Some(d) => {
+                    if tally.failed == 0 {
+                        tally.note = format!("case {k}: {d}");
+                    }
+                    tally.failed += 1;
+                }
+            }
+        }
+    }
+    if let Some(note) = skip {
+        row.skipped = true;
+        row.note = note;
+        row.third = None;
     }
     row
 }
 
-fn run_all(sample: Option<usize>) -> (Vec<Row>, forms::Excluded) {
+/// Runs every form (every `sample`-th when given), a third way too if given; the rows in table
+/// order and the counts of codes left out of the table.
+pub fn run_all<'t>(
+    sample: Option<usize>,
+    mut third: Option<&mut (dyn ThirdWay + 't)>,
+) -> (Vec<Row>, forms::Excluded) {
     let (forms, ex) = forms::forms();
     let mut rows = Vec::new();
     for (i, f) in forms.iter().enumerate() {
@@ -299,7 +428,7 @@ fn run_all(sample: Option<usize>) -> (Vec<Row>, forms::Excluded) {
             continue;
         }
         rows.push(match &f.run {
-            Ok(()) => run_form(f.code, f.variant, CASES),
+            Ok(()) => run_form(f.code, f.variant, CASES, third.as_deref_mut()),
             Err(r) => Row {
                 code: f.code,
                 variant: f.variant,
@@ -309,13 +438,15 @@ fn run_all(sample: Option<usize>) -> (Vec<Row>, forms::Excluded) {
                 not_impl: 0,
                 note: format!("skipped: {r}"),
                 skipped: true,
+                third: None,
             },
         });
     }
     (rows, ex)
 }
 
-fn status(r: &Row) -> String {
+/// The interpreter's status of a form in the table.
+pub fn status(r: &Row) -> String {
     if r.skipped {
         r.note.clone()
     } else if r.not_impl == r.cases && r.cases > 0 {
@@ -329,8 +460,9 @@ fn status(r: &Row) -> String {
     }
 }
 
-/// One table line per form (a `Code` with an r/m operand has a `reg` and a `mem` line).
-fn line(r: &Row) -> String {
+/// The interpreter's columns of a form's table line (a `Code` with an r/m operand has a `reg`
+/// and a `mem` line); the lifted columns follow ([`report::lifted_cells`]).
+pub fn line(r: &Row) -> String {
     format!(
         "| {:?} | {} | {:?} | {} | {} | {} | {} |",
         r.code,

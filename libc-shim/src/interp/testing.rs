@@ -6,6 +6,9 @@
 //! a generated prologue loads the register file from a slot page and jumps to the snippet, which
 //! ends with `jmp EPILOGUE`; the epilogue stores everything back and returns to Rust. In the
 //! interpreter's copy of the region the epilogue is a `hlt`, which ends the run.
+//!
+//! Compiled for the crate's tests and, with the `generator` feature, as a host-only library for
+//! the lifter's three-way runs of the instruction-test generator (`super::generator`).
 
 use core::cell::RefCell;
 use std::sync::{Mutex, OnceLock};
@@ -17,20 +20,20 @@ use iced_x86::code_asm::*;
 use super::flags::{ARITH, DF};
 use super::{Exit, Interp, rflags, set_rflags};
 use crate::cpu::Cpu;
-use crate::mem::testing::{HostMem, host_mem};
 use crate::mem::{GuestMem, perm};
 
-pub(crate) const REGION: u64 = 0x0100_0000;
-const REGION_LEN: u64 = 0x1_0000;
-pub(crate) const SNIPPET: u64 = REGION + 0x400;
-pub(crate) const EPILOGUE: u64 = REGION + 0x2000;
+pub const REGION: u64 = 0x0100_0000;
+pub const REGION_LEN: u64 = 0x1_0000;
+pub const SNIPPET: u64 = REGION + 0x400;
+pub const EPILOGUE: u64 = REGION + 0x2000;
 const SLOTS: u64 = REGION + 0x3000;
 /// Start of the 16 KiB data area snippets may read and write.
-pub(crate) const DATA: u64 = REGION + 0x4000;
+pub const DATA: u64 = REGION + 0x4000;
 /// Initial rsp; the stack is the 32 KiB below.
-pub(crate) const STACK_TOP: u64 = REGION + 0xff00;
-const MEM_START: u64 = DATA;
-const MEM_LEN: u64 = REGION_LEN - 0x4000;
+pub const STACK_TOP: u64 = REGION + 0xff00;
+/// Start and length of the memory compared ([`State::mem`]): the data area and the stack.
+pub const MEM_START: u64 = DATA;
+pub const MEM_LEN: u64 = REGION_LEN - 0x4000;
 
 const IN_GPR: u64 = SLOTS;
 const IN_FLAGS: u64 = SLOTS + 128;
@@ -45,11 +48,11 @@ const OUT_XMM: u64 = SLOTS + 768;
 const SCRATCH_TOP: u64 = SLOTS + 0xff0;
 
 /// Flags compared by default: the arithmetic ones and DF.
-pub(crate) const FLAGS: u64 = ARITH | DF;
+pub const FLAGS: u64 = ARITH | DF;
 
 /// Architectural state before or after a snippet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct State {
+pub struct State {
     pub gpr: [u64; 16],
     pub rflags: u64,
     pub xmm: [u128; 16],
@@ -88,10 +91,10 @@ impl Default for State {
     }
 }
 
-type Build<'a> = &'a dyn Fn(&mut CodeAssembler) -> Result<(), IcedError>;
+pub type Build<'a> = &'a dyn Fn(&mut CodeAssembler) -> Result<(), IcedError>;
 
 /// Assembles `build` at [`SNIPPET`] followed by `jmp EPILOGUE`.
-pub(crate) fn assemble(build: Build) -> Vec<u8> {
+pub fn assemble(build: Build) -> Vec<u8> {
     let mut a = CodeAssembler::new(64).unwrap();
     build(&mut a).unwrap();
     a.jmp(EPILOGUE).unwrap();
@@ -165,8 +168,9 @@ fn at(addr: u64) -> *mut u8 {
     addr as *mut u8
 }
 
-/// Runs the snippet natively.
-pub(crate) fn run_native(code: &[u8], input: &State) -> State {
+/// Runs the snippet natively. A test harness, not a safe interface: the snippet must only touch
+/// the region (the generator's and the difftests' snippets do by construction).
+pub fn run_native(code: &[u8], input: &State) -> State {
     let mut mapped = NATIVE.lock().unwrap_or_else(|e| e.into_inner());
     if !*mapped {
         // SAFETY: a fresh anonymous mapping at a fixed low address that MAP_FIXED_NOREPLACE
@@ -226,12 +230,32 @@ pub(crate) fn run_native(code: &[u8], input: &State) -> State {
 }
 
 /// Runs the snippet in the interpreter; returns the state and how the run ended.
-pub(crate) fn run_interp(code: &[u8], input: &State) -> (State, Exit) {
+pub fn run_interp(code: &[u8], input: &State) -> (State, Exit) {
     std::thread_local! {
         static MACHINE: RefCell<(HostMem, Interp)> =
-            RefCell::new((host_mem(REGION + REGION_LEN), Interp::new()));
+            RefCell::new((HostMem::new(REGION + REGION_LEN), Interp::new()));
     }
     MACHINE.with_borrow_mut(|(h, interp)| run_on(&mut h.mem, interp, code, input))
+}
+
+/// Guest memory backed by a host allocation.
+struct HostMem {
+    _backing: Vec<u8>,
+    mem: GuestMem,
+}
+
+impl HostMem {
+    /// `len` bytes of guest memory, all unmapped.
+    fn new(len: u64) -> HostMem {
+        let mut backing = std::vec![0u8; len as usize];
+        // SAFETY: the Vec lives as long as the GuestMem (same struct) and is never touched
+        // directly.
+        let mem = unsafe { GuestMem::new(backing.as_mut_ptr(), len) };
+        HostMem {
+            _backing: backing,
+            mem,
+        }
+    }
 }
 
 fn run_on(m: &mut GuestMem, interp: &mut Interp, code: &[u8], input: &State) -> (State, Exit) {
@@ -276,19 +300,13 @@ fn run_on(m: &mut GuestMem, interp: &mut Interp, code: &[u8], input: &State) -> 
 /// Runs `code` (from [`assemble`]) natively and interpreted from `input` and panics with a
 /// description of every difference (RFLAGS compared under `flag_mask`; MXCSR without its
 /// exception flags).
-pub(crate) fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64) {
+pub fn check_code(name: &str, code: &[u8], input: &State, flag_mask: u64) {
     check_code_mxcsr(name, code, input, flag_mask, !0x3f);
 }
 
 /// [`check_code`] comparing the MXCSR bits in `mxcsr_mask` (all of them for code whose
 /// exception flags are emulated).
-pub(crate) fn check_code_mxcsr(
-    name: &str,
-    code: &[u8],
-    input: &State,
-    flag_mask: u64,
-    mxcsr_mask: u32,
-) {
+pub fn check_code_mxcsr(name: &str, code: &[u8], input: &State, flag_mask: u64, mxcsr_mask: u32) {
     let native = run_native(code, input);
     let (interp, exit) = run_interp(code, input);
     let mut diffs = Vec::new();
@@ -349,7 +367,7 @@ pub(crate) fn check_code_mxcsr(
 }
 
 /// Edge values for integer operands.
-pub(crate) const EDGES: [u64; 17] = [
+pub const EDGES: [u64; 17] = [
     0,
     1,
     2,
@@ -370,7 +388,7 @@ pub(crate) const EDGES: [u64; 17] = [
 ];
 
 /// A state with `rax = a`, `rbx = b`, `rcx = cnt` and the given input flags.
-pub(crate) fn with(a: u64, b: u64, cnt: u64, flags: u64) -> State {
+pub fn with(a: u64, b: u64, cnt: u64, flags: u64) -> State {
     let mut s = State::default();
     s.gpr[0] = a;
     s.gpr[3] = b;

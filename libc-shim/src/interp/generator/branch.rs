@@ -22,7 +22,7 @@ use super::super::testing::{EPILOGUE, SNIPPET, State};
 use super::cases::{MEM_OFF, Op, encode};
 
 /// The branch target: the second landing pad.
-pub(super) const TARGET: u64 = SNIPPET + 0x60;
+pub const TARGET: u64 = SNIPPET + 0x60;
 
 /// Whether `code` is a control-flow form this layout runs.
 pub(super) fn is_branch(code: Code) -> bool {
@@ -40,8 +40,9 @@ fn piece(ip: u64, f: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>) -> Ve
     a.assemble(ip).unwrap()
 }
 
-/// The snippet for one case; `None` when the form does not encode as itself.
-pub(super) fn snippet(code: Code, ops: &[Op]) -> Option<Vec<u8>> {
+/// The snippet for one case and the address of the form in it; `None` when the form does not
+/// encode as itself.
+pub(super) fn snippet(code: Code, ops: &[Op]) -> Option<(Vec<u8>, u64)> {
     let setup = piece(SNIPPET, |a| {
         if code.mnemonic() == M::Ret {
             a.push(TARGET as i32)?;
@@ -59,7 +60,7 @@ pub(super) fn snippet(code: Code, ops: &[Op]) -> Option<Vec<u8>> {
     );
     v.resize((TARGET - SNIPPET) as usize, 0xcc);
     v.extend(piece(TARGET, |a| pad(a, 2)));
-    Some(v)
+    Some((v, at))
 }
 
 /// Points an indirect call's or jmp's operand at the target; gives loop and jrcxz a count of 0

@@ -79,7 +79,7 @@ const F32_EDGES: [u32; 14] = [
 
 /// A placed operand.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Op {
+pub enum Op {
     Reg(R),
     Mem,
     /// `moffs64`: the absolute address of the memory operand.

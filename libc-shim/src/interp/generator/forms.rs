@@ -63,7 +63,7 @@ const CLAIMED: &[F] = &[
 /// Which operand variant of a [`Code`] a form is. uops.info's convention: a `Code` with an r/m
 /// operand is two instruction forms, its register form and its memory form.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Variant {
+pub enum Variant {
     /// The `Code` has no r/m operand: one form.
     Only,
     /// The r/m operand is a register.
@@ -74,7 +74,7 @@ pub(super) enum Variant {
 
 impl Variant {
     /// The table's name for the variant.
-    pub(super) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Variant::Only => "-",
             Variant::Reg => "reg",
@@ -84,7 +84,8 @@ impl Variant {
 }
 
 /// A form and whether the generator runs it.
-pub(super) struct Form {
+#[derive(Debug)]
+pub struct Form {
     pub code: Code,
     pub variant: Variant,
     /// `Err(reason)` when skipped.
@@ -100,8 +101,8 @@ pub(super) fn is_rm(k: K) -> bool {
 }
 
 /// Counts of codes left out of the table entirely.
-#[derive(Default)]
-pub(super) struct Excluded {
+#[derive(Debug, Default)]
+pub struct Excluded {
     /// VEX (but the BMI1/BMI2 forms), EVEX, XOP, 3DNow! and MVEX encodings (AVX and later are
     /// not claimed).
     pub non_legacy: usize,
@@ -272,7 +273,7 @@ fn classify(code: Code) -> Result<(), String> {
 }
 
 /// All legacy 64-bit-mode forms, classified, and the counts left out.
-pub(super) fn forms() -> (Vec<Form>, Excluded) {
+pub fn forms() -> (Vec<Form>, Excluded) {
     let mut v = Vec::new();
     let mut ex = Excluded::default();
     for code in Code::values() {

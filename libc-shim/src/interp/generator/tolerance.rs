@@ -16,8 +16,8 @@ use super::cases::Op;
 const X87_SLOTS: usize = 0x900;
 
 /// How one form's results are compared.
-#[derive(Clone, Copy)]
-pub(super) enum Tol {
+#[derive(Clone, Copy, Debug)]
+pub enum Tol {
     Exact,
     /// rcp/rsqrt: the destination register and the lanes written.
     Approx {
