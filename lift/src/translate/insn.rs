@@ -439,7 +439,11 @@ impl Fx<'_> {
                 self.i(I::I64ExtendI32U).i(I::LocalSet(TR));
                 self.write(ins, 0, 1, TR);
             }
-            M::Push if size == 8 || ins.op_kind(0) != OpKind::Register => {
+            // `push imm16` (0x66 prefix) moves rsp by 2: the helper runs it.
+            M::Push
+                if ins.stack_pointer_increment() == -8
+                    && (size == 8 || ins.op_kind(0) != OpKind::Register) =>
+            {
                 if ins.op_kind(0) == OpKind::Memory && ins.memory_size().size() != 8 {
                     return false;
                 }
