@@ -18,6 +18,8 @@
 //!
 //!   `BLESS=1 cargo test -p oci2wasm-lift --release --test generator -- --ignored`
 //!
+//! - `generator_lifted_regressions` (normal test run): the forms in which this run found a
+//!   lifter bug.
 //! - `generator_lifted_only` (ignored): the forms whose `Code` name contains one of the
 //!   comma-separated `GEN_ONLY` substrings, rows printed.
 
@@ -28,7 +30,7 @@ use iced_x86::{Code, FlowControl};
 use libc_shim::cpu::Cpu;
 use libc_shim::interp::generator::branch::TARGET;
 use libc_shim::interp::generator::report::{TABLE, render, table_line};
-use libc_shim::interp::generator::{Case, Row, ThirdRun, ThirdWay, run_all};
+use libc_shim::interp::generator::{CASES, Case, Row, ThirdRun, ThirdWay, run_all, run_form};
 use libc_shim::interp::testing::{
     EPILOGUE, MEM_LEN, MEM_START, REGION, REGION_LEN, SNIPPET, State,
 };
@@ -391,6 +393,22 @@ fn generator_lifted_sample() {
     assert!(inline > 30, "only {inline} sampled forms ran inline");
 }
 
+/// Forms in which the lifted run found a lifter bug, run on every test run: `push imm16` and
+/// `push imm8` with a 0x66 prefix were lowered as 8-byte pushes.
+const REGRESSIONS: &[Code] = &[Code::Push_imm16, Code::Pushw_imm8];
+
+#[test]
+fn generator_lifted_regressions() {
+    let (forms, _) = libc_shim::interp::generator::forms::forms();
+    let mut lifted = Lifted::new();
+    for &code in REGRESSIONS {
+        let f = forms.iter().find(|f| f.code == code).expect("a form");
+        let r = run_form(f.code, f.variant, CASES, Some(&mut lifted));
+        let t = r.third.as_ref().expect("ran lifted");
+        assert_eq!((t.passed, t.failed), (CASES, 0), "{}", table_line(&r));
+    }
+}
+
 /// Every form: regenerates (`BLESS=1`) or checks `docs/coverage.md`; fails on a form that fails
 /// a lifted case.
 #[test]
@@ -423,12 +441,7 @@ fn generator_lifted_only() {
     for f in forms {
         let name = format!("{:?}", f.code);
         if f.run.is_ok() && only.split(',').any(|s| !s.is_empty() && name.contains(s)) {
-            let r = libc_shim::interp::generator::run_form(
-                f.code,
-                f.variant,
-                libc_shim::interp::generator::CASES,
-                Some(&mut lifted),
-            );
+            let r = run_form(f.code, f.variant, CASES, Some(&mut lifted));
             println!("{}", table_line(&r));
         }
     }
